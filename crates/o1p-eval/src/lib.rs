@@ -1,0 +1,1 @@
+//! o1p-eval (being built).

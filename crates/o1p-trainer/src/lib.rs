@@ -1,0 +1,1 @@
+//! o1p-trainer (being built).

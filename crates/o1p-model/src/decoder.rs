@@ -1,0 +1,367 @@
+//! The Qwen2 / Llama decoder-only transformer.
+//!
+//! - token embedding, then `num_hidden_layers` pre-norm blocks, then a final RMSNorm;
+//! - attention: grouped-query (GQA) with rotate-half RoPE, optional q/k/v biases (Qwen2);
+//! - MLP: SwiGLU (`down(silu(gate(x)) * up(x))`);
+//! - output: `lm_head`, or the embedding matrix when `tie_word_embeddings` is set.
+//!
+//! Reference: transformers' `modeling_qwen2.py` and `modeling_llama.py`. Field names are the
+//! checkpoint's tensor names (`model.layers.3.self_attn.q_proj.weight`), which is what lets
+//! [`crate::weights`] load and save Hugging Face files without a name map.
+//!
+//! Padding and caching: every forward takes explicit position ids and an optional key-padding
+//! mask, so left- or right-padded batches give each row the same numbers it gets alone, and a
+//! [`KvCache`] makes incremental decoding cost one position per step.
+
+use burn::module::{Module, Param};
+use burn::nn::{Embedding, Linear};
+use burn::tensor::activation::{log_softmax, silu, softmax};
+use burn::tensor::{Bool, DType, Device, Int, Tensor, TensorData};
+
+use crate::cache::KvCache;
+use crate::rope::{RopeFrequencies, apply_rotary};
+
+/// Root-mean-square layer norm, computed in f32 whatever the weights' dtype (as transformers).
+#[derive(Module, Debug)]
+pub struct RmsNorm {
+    /// The per-channel gain, `[hidden]`.
+    pub weight: Param<Tensor<1>>,
+    /// Added to the mean square before the square root.
+    pub eps: f64,
+}
+
+impl RmsNorm {
+    /// # Shapes
+    /// - x: `[..., hidden]` -> `[..., hidden]`
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let dtype = x.dtype();
+        let x32 = if dtype == DType::F32 {
+            x
+        } else {
+            x.cast(DType::F32)
+        };
+        let inv_rms = (x32.clone().square().mean_dim(D - 1) + self.eps)
+            .sqrt()
+            .recip();
+        let normed = x32 * inv_rms;
+        let normed = if dtype == DType::F32 {
+            normed
+        } else {
+            normed.cast(dtype)
+        };
+        normed * self.weight.val().unsqueeze()
+    }
+}
+
+/// The SwiGLU feed-forward block.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    /// `[hidden] -> [intermediate]`, passed through SiLU.
+    pub gate_proj: Linear,
+    /// `[hidden] -> [intermediate]`, the linear branch.
+    pub up_proj: Linear,
+    /// `[intermediate] -> [hidden]`.
+    pub down_proj: Linear,
+}
+
+impl Mlp {
+    /// # Shapes
+    /// - x: `[batch, seq, hidden]` -> `[batch, seq, hidden]`
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let gate = silu(self.gate_proj.forward(x.clone()));
+        self.down_proj.forward(gate * self.up_proj.forward(x))
+    }
+}
+
+/// Grouped-query self-attention with rotary positions.
+#[derive(Module, Debug)]
+pub struct Attention {
+    /// `[hidden] -> [heads * head_dim]`.
+    pub q_proj: Linear,
+    /// `[hidden] -> [kv_heads * head_dim]`.
+    pub k_proj: Linear,
+    /// `[hidden] -> [kv_heads * head_dim]`.
+    pub v_proj: Linear,
+    /// `[heads * head_dim] -> [hidden]`.
+    pub o_proj: Linear,
+    /// Query heads.
+    pub num_heads: usize,
+    /// Key/value heads.
+    pub num_kv_heads: usize,
+    /// Width of one head.
+    pub head_dim: usize,
+}
+
+impl Attention {
+    /// # Shapes
+    /// - x: `[batch, seq, hidden]`
+    /// - cos, sin: `[batch, 1, seq, head_dim]`
+    /// - mask: `[batch, 1, seq, past + seq]`, `true` where a key must not be seen
+    /// - returns `[batch, seq, hidden]`
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        cos: &Tensor<4>,
+        sin: &Tensor<4>,
+        mask: &Tensor<4, Bool>,
+        cache: Option<&mut crate::cache::LayerCache>,
+    ) -> Tensor<3> {
+        let [b, t, _] = x.dims();
+        let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let q = self
+            .q_proj
+            .forward(x.clone())
+            .reshape([b, t, h, d])
+            .swap_dims(1, 2);
+        let k = self
+            .k_proj
+            .forward(x.clone())
+            .reshape([b, t, kvh, d])
+            .swap_dims(1, 2);
+        let v = self
+            .v_proj
+            .forward(x)
+            .reshape([b, t, kvh, d])
+            .swap_dims(1, 2);
+        let q = apply_rotary(q, cos, sin); // [b, h, t, d]
+        let k = apply_rotary(k, cos, sin); // [b, kvh, t, d]
+        let (k, v) = match cache {
+            Some(cache) => cache.append(k, v), // [b, kvh, past + t, d]
+            None => (k, v),
+        };
+        let tk = k.dims()[2];
+        let groups = h / kvh;
+        let fill = masked_fill_value(k.dtype());
+
+        // GQA without copying keys: the `groups` query heads that share one key/value head are
+        // stacked along the sequence axis, so one matmul per kv head serves them all.
+        let q = q.reshape([b, kvh, groups * t, d]);
+        let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (d as f64).sqrt()); // [b, kvh, g*t, tk]
+        let scores = scores.reshape([b, h, t, tk]);
+        // A finite fill keeps rows with no visible key (left padding) finite: they become a
+        // uniform average that the caller ignores, instead of NaNs that poison the batch.
+        let scores = scores.mask_fill(mask.clone().expand([b, h, t, tk]), fill);
+        let probs = softmax(scores, 3).reshape([b, kvh, groups * t, tk]);
+        let out = probs.matmul(v).reshape([b, h, t, d]); // [b, h, t, d]
+        let out = out.swap_dims(1, 2).reshape([b, t, h * d]);
+        self.o_proj.forward(out)
+    }
+}
+
+/// The most negative value that stays finite in the scores' dtype.
+fn masked_fill_value(dtype: DType) -> f32 {
+    match dtype {
+        DType::F16 => -65_000.0,
+        _ => -1e30,
+    }
+}
+
+/// One pre-norm transformer block.
+#[derive(Module, Debug)]
+pub struct DecoderLayer {
+    /// Self-attention.
+    pub self_attn: Attention,
+    /// Feed-forward.
+    pub mlp: Mlp,
+    /// Norm before attention.
+    pub input_layernorm: RmsNorm,
+    /// Norm before the MLP.
+    pub post_attention_layernorm: RmsNorm,
+}
+
+impl DecoderLayer {
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        cos: &Tensor<4>,
+        sin: &Tensor<4>,
+        mask: &Tensor<4, Bool>,
+        cache: Option<&mut crate::cache::LayerCache>,
+    ) -> Tensor<3> {
+        let h = x.clone()
+            + self
+                .self_attn
+                .forward(self.input_layernorm.forward(x), cos, sin, mask, cache);
+        h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h))
+    }
+}
+
+/// The transformer body (`model.*` in checkpoints).
+#[derive(Module, Debug)]
+pub struct Decoder {
+    /// Token embedding, `[vocab, hidden]`.
+    pub embed_tokens: Embedding,
+    /// The blocks.
+    pub layers: Vec<DecoderLayer>,
+    /// Final norm.
+    pub norm: RmsNorm,
+}
+
+/// A causal language model: [`Decoder`] plus the output projection.
+///
+/// ```
+/// use burn::tensor::{Device, Int, Tensor};
+/// use o1p_model::{CausalLm, ModelConfig};
+///
+/// let device = Device::flex();
+/// let config = ModelConfig::qwen2(32, 16, 32, 1, 2, 1);
+/// let model = CausalLm::random(&config, 0, &device);
+/// let tokens = Tensor::<2, Int>::from_ints([[1, 2, 3]], &device);
+/// let logits = model.forward(tokens, None, None, None);
+/// assert_eq!(logits.dims(), [1, 3, 32]);
+/// ```
+#[derive(Module, Debug)]
+pub struct CausalLm {
+    /// The transformer body.
+    pub model: Decoder,
+    /// The output projection; `None` when tied to the embedding.
+    pub lm_head: Option<Linear>,
+    /// Rotary frequencies (not parameters).
+    #[module(skip)]
+    pub rope: RopeFrequencies,
+}
+
+impl CausalLm {
+    /// Hidden states after the final norm.
+    ///
+    /// - `positions`: per-row position ids; `None` means `past..past + seq` for every row.
+    /// - `key_padding`: `true` where a key position (over the cache and the new tokens,
+    ///   `[batch, past + seq]`) is padding; `None` means no padding.
+    ///
+    /// # Shapes
+    /// - tokens: `[batch, seq]` -> `[batch, seq, hidden]`
+    pub fn hidden_states(
+        &self,
+        tokens: Tensor<2, Int>,
+        positions: Option<Tensor<2, Int>>,
+        key_padding: Option<Tensor<2, Bool>>,
+        mut cache: Option<&mut KvCache>,
+    ) -> Tensor<3> {
+        let device = tokens.device();
+        let [b, t] = tokens.dims();
+        let past = cache.as_ref().map_or(0, |c| c.len());
+        let positions = positions
+            .unwrap_or_else(|| RopeFrequencies::consecutive_positions(b, t, past, &device));
+        let (cos, sin) = self.rope.tables(positions);
+        let mask = attention_mask(b, t, past, key_padding, &device);
+
+        let mut x = self.model.embed_tokens.forward(tokens);
+        let (cos, sin) = (cos.cast(x.dtype()), sin.cast(x.dtype()));
+        for (i, layer) in self.model.layers.iter().enumerate() {
+            let layer_cache = cache.as_deref_mut().map(|c| c.layer_mut(i));
+            x = layer.forward(x, &cos, &sin, &mask, layer_cache);
+        }
+        if let Some(c) = cache {
+            c.advance(t);
+        }
+        self.model.norm.forward(x)
+    }
+
+    /// Projects hidden states to vocabulary logits (f32).
+    ///
+    /// # Shapes
+    /// - hidden: `[batch, seq, hidden]` -> `[batch, seq, vocab]`
+    pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+        let logits = match &self.lm_head {
+            Some(head) => head.forward(hidden),
+            None => {
+                let w = self.model.embed_tokens.weight.val(); // [vocab, hidden]
+                burn::tensor::module::linear(hidden, w.transpose(), None)
+            }
+        };
+        if logits.dtype() == DType::F32 {
+            logits
+        } else {
+            logits.cast(DType::F32)
+        }
+    }
+
+    /// Logits of every position: `logits(hidden_states(..))`.
+    ///
+    /// # Shapes
+    /// - tokens: `[batch, seq]` -> `[batch, seq, vocab]`
+    pub fn forward(
+        &self,
+        tokens: Tensor<2, Int>,
+        positions: Option<Tensor<2, Int>>,
+        key_padding: Option<Tensor<2, Bool>>,
+        cache: Option<&mut KvCache>,
+    ) -> Tensor<3> {
+        self.logits(self.hidden_states(tokens, positions, key_padding, cache))
+    }
+
+    /// Logits of the last position of each row only (what decoding needs; skips the
+    /// `seq x vocab` projection of the other positions).
+    ///
+    /// # Shapes
+    /// - tokens: `[batch, seq]` -> `[batch, vocab]`
+    pub fn forward_last(
+        &self,
+        tokens: Tensor<2, Int>,
+        positions: Option<Tensor<2, Int>>,
+        key_padding: Option<Tensor<2, Bool>>,
+        cache: Option<&mut KvCache>,
+    ) -> Tensor<2> {
+        let hidden = self.hidden_states(tokens, positions, key_padding, cache);
+        let [b, t, h] = hidden.dims();
+        let last = hidden.slice([0..b, t - 1..t, 0..h]);
+        let logits = self.logits(last);
+        let vocab = logits.dims()[2];
+        logits.reshape([b, vocab])
+    }
+
+    /// A fresh, empty KV cache for this model.
+    pub fn new_cache(&self) -> KvCache {
+        KvCache::new(self.model.layers.len())
+    }
+
+    /// Number of decoder layers.
+    pub fn num_layers(&self) -> usize {
+        self.model.layers.len()
+    }
+
+    /// Vocabulary size.
+    pub fn vocab_size(&self) -> usize {
+        self.model.embed_tokens.weight.dims()[0]
+    }
+}
+
+/// Log-probability of each target token under the logits at the same position.
+///
+/// # Shapes
+/// - logits: `[batch, seq, vocab]`, targets: `[batch, seq]` -> `[batch, seq]`
+pub fn token_logprobs(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<2> {
+    let [b, t, _] = logits.dims();
+    log_softmax(logits, 2)
+        .gather(2, targets.reshape([b, t, 1]))
+        .reshape([b, t])
+}
+
+/// `true` where query `i` (absolute position `past + i`) must not see key `j`: future keys, and
+/// keys marked as padding.
+///
+/// # Shapes
+/// - key_padding: `[batch, past + seq]` -> `[batch, 1, seq, past + seq]`
+fn attention_mask(
+    batch: usize,
+    seq: usize,
+    past: usize,
+    key_padding: Option<Tensor<2, Bool>>,
+    device: &Device,
+) -> Tensor<4, Bool> {
+    let total = past + seq;
+    let causal: Vec<bool> = (0..seq)
+        .flat_map(|i| (0..total).map(move |j| j > past + i))
+        .collect();
+    let causal = Tensor::<4, Bool>::from_data(TensorData::new(causal, [1, 1, seq, total]), device)
+        .expand([batch, 1, seq, total]);
+    match key_padding {
+        None => causal,
+        Some(pad) => {
+            let pad = pad
+                .reshape([batch, 1, 1, total])
+                .expand([batch, 1, seq, total]);
+            causal.bool_or(pad)
+        }
+    }
+}

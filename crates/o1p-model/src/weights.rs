@@ -1,0 +1,558 @@
+//! Hugging Face checkpoints: loading (single-file and sharded safetensors, f32 / f16 / bf16 cast
+//! to a chosen dtype), random initialisation, and saving in the layout transformers loads.
+//!
+//! The decoder is built directly from a [`WeightSource`] (like candle's `VarBuilder`): no
+//! throw-away random init before loading, and every missing or mis-shaped tensor is reported by
+//! its checkpoint name.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use burn::module::Param;
+use burn::nn::{Embedding, Linear};
+use burn::tensor::{DType, Device, Tensor, TensorData};
+use memmap2::Mmap;
+use rand::Rng;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use safetensors::{Dtype, SafeTensors, tensor::Metadata};
+use serde_json::Value;
+
+use crate::config::ModelConfig;
+use crate::decoder::{Attention, CausalLm, Decoder, DecoderLayer, Mlp, RmsNorm};
+use crate::error::{ModelError, Result};
+use crate::rope::RopeFrequencies;
+
+/// Where the decoder's tensors come from.
+pub trait WeightSource {
+    /// The tensor `name` in Hugging Face layout (a linear weight is `[out, in]`), with the
+    /// given shape. `kind` says how a random source should initialise it.
+    fn tensor(&mut self, name: &str, shape: &[usize], kind: TensorKind) -> Result<TensorData>;
+}
+
+/// The role of a tensor, which decides its random initialisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TensorKind {
+    /// Linear or embedding weight: normal(0, std).
+    Weight,
+    /// Bias: zeros.
+    Bias,
+    /// Norm gain: ones.
+    NormGain,
+}
+
+/// Normal(0, std) weights, zero biases and unit norm gains from a seeded ChaCha8 stream, so a
+/// model trained from scratch is reproducible on every platform.
+pub struct RandomInit {
+    rng: ChaCha8Rng,
+    std: f32,
+}
+
+impl RandomInit {
+    /// A seeded source with the given weight standard deviation (transformers uses 0.02).
+    pub fn new(seed: u64, std: f32) -> Self {
+        RandomInit {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            std,
+        }
+    }
+}
+
+impl WeightSource for RandomInit {
+    fn tensor(&mut self, _name: &str, shape: &[usize], kind: TensorKind) -> Result<TensorData> {
+        let n: usize = shape.iter().product();
+        let values: Vec<f32> = match kind {
+            TensorKind::Bias => vec![0.0; n],
+            TensorKind::NormGain => vec![1.0; n],
+            TensorKind::Weight => (0..n)
+                .map(|_| {
+                    // Box-Muller: two uniforms give one standard normal.
+                    let u1: f32 = self.rng.random::<f32>().max(f32::MIN_POSITIVE);
+                    let u2: f32 = self.rng.random();
+                    self.std * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f32::consts::PI * u2).cos()
+                })
+                .collect(),
+        };
+        Ok(TensorData::new(values, shape.to_vec()))
+    }
+}
+
+/// The safetensors files of a checkpoint, memory-mapped, with an index from tensor name to file.
+pub struct Checkpoint {
+    dir: PathBuf,
+    files: Vec<MappedFile>,
+    index: HashMap<String, usize>,
+}
+
+struct MappedFile {
+    path: PathBuf,
+    mmap: Mmap,
+    data_start: usize,
+    metadata: Metadata,
+}
+
+impl Checkpoint {
+    /// Opens `dir/model.safetensors`, or the shards listed in `dir/model.safetensors.index.json`,
+    /// or a single `.safetensors` file given directly.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let (dir, files) = if path.is_file() {
+            let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+            (dir, vec![path.to_path_buf()])
+        } else if path.join("model.safetensors").is_file() {
+            (path.to_path_buf(), vec![path.join("model.safetensors")])
+        } else if path.join("model.safetensors.index.json").is_file() {
+            (
+                path.to_path_buf(),
+                shard_files(&path.join("model.safetensors.index.json"))?,
+            )
+        } else {
+            return Err(ModelError::MissingTensor {
+                path: path.to_path_buf(),
+                tensor: "<any: no model.safetensors or model.safetensors.index.json>".into(),
+            });
+        };
+        let mut mapped = Vec::with_capacity(files.len());
+        let mut index = HashMap::new();
+        for (i, file) in files.into_iter().enumerate() {
+            let handle = File::open(&file).map_err(|e| ModelError::io(&file, e))?;
+            // SAFETY: the file is opened read-only and the map lives as long as `Checkpoint`;
+            // a checkpoint rewritten while we read it is outside what any loader can guard.
+            let mmap = unsafe { Mmap::map(&handle) }.map_err(|e| ModelError::io(&file, e))?;
+            let (header_len, metadata) =
+                SafeTensors::read_metadata(&mmap).map_err(|e| ModelError::Safetensors {
+                    path: file.clone(),
+                    problem: e.to_string(),
+                })?;
+            for name in metadata.tensors().keys() {
+                index.insert(name.clone(), i);
+            }
+            mapped.push(MappedFile {
+                path: file,
+                mmap,
+                data_start: 8 + header_len,
+                metadata,
+            });
+        }
+        Ok(Checkpoint {
+            dir,
+            files: mapped,
+            index,
+        })
+    }
+
+    /// Whether the checkpoint holds a tensor of that name.
+    pub fn contains(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
+    /// Names of all tensors in the checkpoint.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.index.keys().map(String::as_str)
+    }
+}
+
+impl WeightSource for Checkpoint {
+    fn tensor(&mut self, name: &str, shape: &[usize], _kind: TensorKind) -> Result<TensorData> {
+        let file = self
+            .index
+            .get(name)
+            .map(|&i| &self.files[i])
+            .ok_or_else(|| ModelError::MissingTensor {
+                path: self.dir.clone(),
+                tensor: name.to_string(),
+            })?;
+        let info = file
+            .metadata
+            .info(name)
+            .ok_or_else(|| ModelError::MissingTensor {
+                path: file.path.clone(),
+                tensor: name.to_string(),
+            })?;
+        if info.shape != shape {
+            return Err(ModelError::TensorShape {
+                path: file.path.clone(),
+                tensor: name.to_string(),
+                found: info.shape.clone(),
+                expected: shape.to_vec(),
+            });
+        }
+        let dtype = match info.dtype {
+            Dtype::F32 => DType::F32,
+            Dtype::F16 => DType::F16,
+            Dtype::BF16 => DType::BF16,
+            other => {
+                return Err(ModelError::TensorDtype {
+                    path: file.path.clone(),
+                    tensor: name.to_string(),
+                    dtype: format!("{other:?}"),
+                });
+            }
+        };
+        let (start, end) = info.data_offsets;
+        let bytes = file
+            .mmap
+            .get(file.data_start + start..file.data_start + end)
+            .ok_or_else(|| ModelError::Safetensors {
+                path: file.path.clone(),
+                problem: format!("tensor `{name}` lies beyond the end of the file"),
+            })?;
+        TensorData::try_from_bytes_vec(bytes.to_vec(), shape.to_vec(), dtype).map_err(|e| {
+            ModelError::Safetensors {
+                path: file.path.clone(),
+                problem: format!("tensor `{name}`: {e}"),
+            }
+        })
+    }
+}
+
+fn shard_files(index_path: &Path) -> Result<Vec<PathBuf>> {
+    let text = std::fs::read_to_string(index_path).map_err(|e| ModelError::io(index_path, e))?;
+    let json: Value = serde_json::from_str(&text).map_err(|source| ModelError::Json {
+        path: index_path.to_path_buf(),
+        source,
+    })?;
+    let map = json
+        .get("weight_map")
+        .and_then(Value::as_object)
+        .ok_or_else(|| ModelError::config(index_path, "weight_map", "missing or not an object"))?;
+    let dir = index_path.parent().unwrap_or(Path::new("."));
+    let mut files: Vec<PathBuf> = map
+        .values()
+        .filter_map(Value::as_str)
+        .map(|f| dir.join(f))
+        .collect();
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+/// Builds a [`CausalLm`] from any weight source, with parameters in `dtype` on `device`.
+pub fn build_model(
+    config: &ModelConfig,
+    source: &mut dyn WeightSource,
+    device: &Device,
+    dtype: DType,
+) -> Result<CausalLm> {
+    let mut b = Builder {
+        source,
+        device,
+        dtype,
+    };
+    let c = config;
+    let (h, d) = (c.hidden_size, c.head_dim);
+    let embed_tokens = Embedding {
+        weight: b.param2(
+            "model.embed_tokens.weight",
+            [c.vocab_size, h],
+            false,
+            TensorKind::Weight,
+        )?,
+    };
+    let mut layers = Vec::with_capacity(c.num_hidden_layers);
+    for i in 0..c.num_hidden_layers {
+        let p = format!("model.layers.{i}");
+        let self_attn = Attention {
+            q_proj: b.linear(
+                &format!("{p}.self_attn.q_proj"),
+                h,
+                c.num_attention_heads * d,
+                c.qkv_bias,
+            )?,
+            k_proj: b.linear(
+                &format!("{p}.self_attn.k_proj"),
+                h,
+                c.num_key_value_heads * d,
+                c.qkv_bias,
+            )?,
+            v_proj: b.linear(
+                &format!("{p}.self_attn.v_proj"),
+                h,
+                c.num_key_value_heads * d,
+                c.qkv_bias,
+            )?,
+            o_proj: b.linear(
+                &format!("{p}.self_attn.o_proj"),
+                c.num_attention_heads * d,
+                h,
+                c.o_bias,
+            )?,
+            num_heads: c.num_attention_heads,
+            num_kv_heads: c.num_key_value_heads,
+            head_dim: d,
+        };
+        let mlp = Mlp {
+            gate_proj: b.linear(
+                &format!("{p}.mlp.gate_proj"),
+                h,
+                c.intermediate_size,
+                c.mlp_bias,
+            )?,
+            up_proj: b.linear(
+                &format!("{p}.mlp.up_proj"),
+                h,
+                c.intermediate_size,
+                c.mlp_bias,
+            )?,
+            down_proj: b.linear(
+                &format!("{p}.mlp.down_proj"),
+                c.intermediate_size,
+                h,
+                c.mlp_bias,
+            )?,
+        };
+        layers.push(DecoderLayer {
+            self_attn,
+            mlp,
+            input_layernorm: b.norm(&format!("{p}.input_layernorm"), h, c.rms_norm_eps)?,
+            post_attention_layernorm: b.norm(
+                &format!("{p}.post_attention_layernorm"),
+                h,
+                c.rms_norm_eps,
+            )?,
+        });
+    }
+    let norm = b.norm("model.norm", h, c.rms_norm_eps)?;
+    let lm_head = if c.tie_word_embeddings {
+        None
+    } else {
+        Some(b.linear("lm_head", h, c.vocab_size, false)?)
+    };
+    Ok(CausalLm {
+        model: Decoder {
+            embed_tokens,
+            layers,
+            norm,
+        },
+        lm_head,
+        rope: RopeFrequencies::new(config),
+    })
+}
+
+struct Builder<'a> {
+    source: &'a mut dyn WeightSource,
+    device: &'a Device,
+    dtype: DType,
+}
+
+impl Builder<'_> {
+    fn data(&mut self, name: &str, shape: &[usize], kind: TensorKind) -> Result<TensorData> {
+        let data = self.source.tensor(name, shape, kind)?;
+        Ok(if data.dtype() == self.dtype {
+            data
+        } else {
+            data.convert_dtype(self.dtype)
+        })
+    }
+
+    /// A rank-2 parameter; `transpose` turns HF's `[out, in]` into Burn's `[in, out]` once, on
+    /// the host, so the forward pass multiplies by a contiguous matrix.
+    fn param2(
+        &mut self,
+        name: &str,
+        shape: [usize; 2],
+        transpose: bool,
+        kind: TensorKind,
+    ) -> Result<Param<Tensor<2>>> {
+        let data = self.data(name, &shape, kind)?;
+        let data = if transpose {
+            transpose_data(data)
+        } else {
+            data
+        };
+        Ok(Param::from_tensor(Tensor::from_data(
+            data,
+            (self.device, self.dtype),
+        )))
+    }
+
+    fn param1(&mut self, name: &str, len: usize, kind: TensorKind) -> Result<Param<Tensor<1>>> {
+        let data = self.data(name, &[len], kind)?;
+        Ok(Param::from_tensor(Tensor::from_data(
+            data,
+            (self.device, self.dtype),
+        )))
+    }
+
+    fn linear(&mut self, prefix: &str, d_in: usize, d_out: usize, bias: bool) -> Result<Linear> {
+        let weight = self.param2(
+            &format!("{prefix}.weight"),
+            [d_out, d_in],
+            true,
+            TensorKind::Weight,
+        )?;
+        let bias = if bias {
+            Some(self.param1(&format!("{prefix}.bias"), d_out, TensorKind::Bias)?)
+        } else {
+            None
+        };
+        Ok(Linear { weight, bias })
+    }
+
+    fn norm(&mut self, prefix: &str, len: usize, eps: f64) -> Result<RmsNorm> {
+        Ok(RmsNorm {
+            weight: self.param1(&format!("{prefix}.weight"), len, TensorKind::NormGain)?,
+            eps,
+        })
+    }
+}
+
+/// Transposes a rank-2 tensor's data on the host, whatever its element width.
+fn transpose_data(data: TensorData) -> TensorData {
+    let [rows, cols] = [data.shape()[0], data.shape()[1]];
+    let dtype = data.dtype();
+    let width = dtype.size();
+    let src = data.as_bytes();
+    let mut out = vec![0u8; src.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            let from = (r * cols + c) * width;
+            let to = (c * rows + r) * width;
+            out[to..to + width].copy_from_slice(&src[from..from + width]);
+        }
+    }
+    TensorData::from_bytes_vec(out, vec![cols, rows], dtype)
+}
+
+/// Every parameter of the model under its Hugging Face name and in Hugging Face layout.
+pub fn named_tensors(model: &CausalLm) -> BTreeMap<String, TensorData> {
+    let mut out = BTreeMap::new();
+    let linear = |out: &mut BTreeMap<String, TensorData>, prefix: String, l: &Linear| {
+        out.insert(
+            format!("{prefix}.weight"),
+            transpose_data(l.weight.val().into_data()),
+        );
+        if let Some(b) = &l.bias {
+            out.insert(format!("{prefix}.bias"), b.val().into_data());
+        }
+    };
+    out.insert(
+        "model.embed_tokens.weight".into(),
+        model.model.embed_tokens.weight.val().into_data(),
+    );
+    for (i, layer) in model.model.layers.iter().enumerate() {
+        let p = format!("model.layers.{i}");
+        let a = &layer.self_attn;
+        linear(&mut out, format!("{p}.self_attn.q_proj"), &a.q_proj);
+        linear(&mut out, format!("{p}.self_attn.k_proj"), &a.k_proj);
+        linear(&mut out, format!("{p}.self_attn.v_proj"), &a.v_proj);
+        linear(&mut out, format!("{p}.self_attn.o_proj"), &a.o_proj);
+        linear(&mut out, format!("{p}.mlp.gate_proj"), &layer.mlp.gate_proj);
+        linear(&mut out, format!("{p}.mlp.up_proj"), &layer.mlp.up_proj);
+        linear(&mut out, format!("{p}.mlp.down_proj"), &layer.mlp.down_proj);
+        out.insert(
+            format!("{p}.input_layernorm.weight"),
+            layer.input_layernorm.weight.val().into_data(),
+        );
+        out.insert(
+            format!("{p}.post_attention_layernorm.weight"),
+            layer.post_attention_layernorm.weight.val().into_data(),
+        );
+    }
+    out.insert(
+        "model.norm.weight".into(),
+        model.model.norm.weight.val().into_data(),
+    );
+    if let Some(head) = &model.lm_head {
+        linear(&mut out, "lm_head".into(), head);
+    }
+    out
+}
+
+/// Writes `config.json`, `generation_config.json` and `model.safetensors` into `dir` so that
+/// transformers' `AutoModelForCausalLM.from_pretrained(dir)` loads it. Each file is written to a
+/// temporary name and renamed, so a crash never leaves a half-written checkpoint behind.
+pub fn save_pretrained(
+    model: &CausalLm,
+    config: &ModelConfig,
+    dir: impl AsRef<Path>,
+) -> Result<()> {
+    let dir = dir.as_ref();
+    std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+    let tensors = named_tensors(model);
+    let dtype = tensors
+        .values()
+        .next()
+        .map(|t| t.dtype())
+        .unwrap_or(DType::F32);
+    let views = tensors
+        .iter()
+        .map(|(name, data)| {
+            let view = safetensors::tensor::TensorView::new(
+                st_dtype(data.dtype()),
+                data.shape().to_vec(),
+                data.as_bytes(),
+            )
+            .map_err(|e| ModelError::Safetensors {
+                path: dir.join("model.safetensors"),
+                problem: format!("{name}: {e}"),
+            })?;
+            Ok((name.clone(), view))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    let bytes =
+        safetensors::serialize(views, Some(metadata)).map_err(|e| ModelError::Safetensors {
+            path: dir.join("model.safetensors"),
+            problem: e.to_string(),
+        })?;
+    write_atomic(&dir.join("model.safetensors"), &bytes)?;
+
+    let config_json = config.to_hf_json(hf_dtype_name(dtype));
+    write_atomic(&dir.join("config.json"), &pretty(&config_json))?;
+    let mut generation = serde_json::Map::new();
+    if let Some(bos) = config.bos_token_id {
+        generation.insert("bos_token_id".into(), bos.into());
+    }
+    match config.eos_token_ids.as_slice() {
+        [] => {}
+        [one] => {
+            generation.insert("eos_token_id".into(), (*one).into());
+        }
+        many => {
+            generation.insert("eos_token_id".into(), many.to_vec().into());
+        }
+    }
+    write_atomic(
+        &dir.join("generation_config.json"),
+        &pretty(&Value::Object(generation)),
+    )?;
+    Ok(())
+}
+
+fn pretty(v: &Value) -> Vec<u8> {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s.into_bytes()
+}
+
+fn st_dtype(dtype: DType) -> Dtype {
+    match dtype {
+        DType::F16 => Dtype::F16,
+        DType::BF16 => Dtype::BF16,
+        DType::F64 => Dtype::F64,
+        _ => Dtype::F32,
+    }
+}
+
+fn hf_dtype_name(dtype: DType) -> &'static str {
+    match dtype {
+        DType::F16 => "float16",
+        DType::BF16 => "bfloat16",
+        _ => "float32",
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    let mut file = File::create(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
+    file.write_all(bytes).map_err(|e| ModelError::io(&tmp, e))?;
+    file.sync_all().map_err(|e| ModelError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
+}

@@ -48,7 +48,7 @@ fn kv_cache_decoding_equals_full_forward() {
     let device = device();
     let model = model(&device);
     let seq: Vec<i64> = vec![3, 17, 5, 44, 9, 21, 30, 2];
-    let full = to_vec(model.forward(ints(&[seq.clone()], &device), None, None, None));
+    let full = to_vec(model.forward(ints(std::slice::from_ref(&seq), &device), None, None, None));
 
     let mut cache = model.new_cache();
     let mut pieces = Vec::new();
@@ -77,8 +77,8 @@ fn left_and_right_padded_batches_equal_single_sequences() {
     let model = model(&device);
     let a: Vec<i64> = vec![4, 8, 15, 16, 23, 42];
     let b: Vec<i64> = vec![7, 1, 2];
-    let single_a = to_vec(model.forward(ints(&[a.clone()], &device), None, None, None));
-    let single_b = to_vec(model.forward(ints(&[b.clone()], &device), None, None, None));
+    let single_a = to_vec(model.forward(ints(std::slice::from_ref(&a), &device), None, None, None));
+    let single_b = to_vec(model.forward(ints(std::slice::from_ref(&b), &device), None, None, None));
     let vocab = 50;
 
     // Left padding: b is preceded by 3 pads; its positions start at 0 at its first real token.

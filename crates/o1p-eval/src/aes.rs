@@ -109,7 +109,7 @@ pub fn aes(
 ///
 /// ```
 /// # use o1p_eval::mean_aes;
-/// assert_eq!(mean_aes(&[0.5, -0.1, 0.2]).unwrap(), 0.2);
+/// assert_eq!(mean_aes(&[0.5, -0.25, 0.5]).unwrap(), 0.25);
 /// ```
 pub fn mean_aes(per_benchmark: &[f64]) -> Result<f64> {
     if per_benchmark.is_empty() {

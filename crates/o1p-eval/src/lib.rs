@@ -7,7 +7,7 @@
 //! - [`record`]: the record type and its crash-tolerant JSONL files ([`JsonlWriter::resume`]).
 //! - [`metrics`]: accuracy (greedy or pass@1), maj@k, lengths, truncation and no-answer rates,
 //!   bootstrap intervals ([`bootstrap`]) and the caller's timing.
-//! - [`aes`]: the Accuracy-Efficiency Score against a baseline, exactly as the paper defines
+//! - [`aes`](mod@aes): the Accuracy-Efficiency Score against a baseline, exactly as the paper defines
 //!   it (alpha 1, beta 3, gamma 5; the gamma branch when accuracy falls).
 //! - [`disharmony`]: accuracy per length quartile (the paper's Table 1) and length per
 //!   difficulty, before and after pruning.

@@ -190,10 +190,20 @@ impl Chart for Histograms<'_> {
             .y_label_area_size(60)
             .build_cartesian_2d(0.0..x_max, 0.0..y_max)
             .map_err(err)?;
+        let x_fmt = |x: &f64| format!("{x:.0}");
+        let y_fmt = |y: &f64| {
+            if y_max < 5.0 {
+                format!("{y:.1}")
+            } else {
+                format!("{y:.0}")
+            }
+        };
         chart
             .configure_mesh()
             .x_desc("response length (tokens)")
             .y_desc("share of responses (%)")
+            .x_label_formatter(&x_fmt)
+            .y_label_formatter(&y_fmt)
             .label_style((FONT, 14))
             .axis_desc_style((FONT, 16))
             .draw()
@@ -294,15 +304,24 @@ impl Chart for Quartiles<'_> {
             .margin(15)
             .x_label_area_size(45)
             .y_label_area_size(60)
-            .build_cartesian_2d(category_axis(4), 0.0..105.0)
+            // Headroom above 100 % keeps the legend clear of the bars.
+            .build_cartesian_2d(category_axis(4), 0.0..125.0)
             .map_err(err)?;
         let x_fmt = |x: &i32| names.get(category_index(*x)).unwrap_or(&"").to_string();
+        let y_fmt = |y: &f64| {
+            if *y <= 100.0 + 1e-9 {
+                format!("{y:.0}")
+            } else {
+                String::new()
+            }
+        };
         chart
             .configure_mesh()
             .disable_x_mesh()
             .x_desc("length quartile within each problem")
             .y_desc("accuracy (%)")
             .x_label_formatter(&x_fmt)
+            .y_label_formatter(&y_fmt)
             .label_style((FONT, 14))
             .axis_desc_style((FONT, 16))
             .draw()
@@ -328,7 +347,7 @@ impl Chart for Quartiles<'_> {
             .label_font((FONT, 15))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::UpperRight)
             .draw()
             .map_err(err)
     }
@@ -366,7 +385,7 @@ impl Chart for ByDifficulty<'_> {
             .flat_map(|(_, b)| b.rows.iter().map(|r| r.mean_tokens))
             .fold(0.0, f64::max)
             .max(1.0)
-            * 1.15;
+            * 1.3;
         let mut chart = ChartBuilder::on(root)
             .caption("Mean response length by difficulty", (FONT, 24))
             .margin(15)
@@ -386,6 +405,7 @@ impl Chart for ByDifficulty<'_> {
             .x_desc("difficulty")
             .y_desc("mean length (tokens)")
             .x_label_formatter(&x_fmt)
+            .y_label_formatter(&|y: &f64| format!("{y:.0}"))
             .label_style((FONT, 14))
             .axis_desc_style((FONT, 16))
             .draw()
@@ -419,7 +439,7 @@ impl Chart for ByDifficulty<'_> {
             .label_font((FONT, 15))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
+            .position(SeriesLabelPosition::UpperLeft)
             .draw()
             .map_err(err)
     }

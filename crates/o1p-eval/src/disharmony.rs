@@ -123,6 +123,9 @@ impl QuartileReport {
 pub enum DifficultyGrouping {
     /// By the record's `level` label (e.g. MATH "Level 1" .. "Level 5"), in natural order.
     Level,
+    /// By the record's numeric `difficulty` (e.g. the synthetic task's number of steps): one
+    /// bucket per distinct value, easiest (smallest) first.
+    Difficulty,
     /// By the record's `reference_accuracy` in `bins` equal-width bins over `[0, 1]`, from
     /// hardest (low reference accuracy) to easiest; the last bin includes 1.0.
     ReferenceAccuracy {
@@ -169,6 +172,17 @@ fn natural_key(label: &str) -> (String, u64, String) {
 
 const UNKNOWN: &str = "unknown";
 
+/// Maps a finite f64 to a u64 with the same order (sign-magnitude to offset binary), so
+/// numeric difficulties sort correctly inside the bucket map's integer key.
+fn monotone_key(x: f64) -> u64 {
+    let bits = (x + 0.0).to_bits(); // + 0.0 turns -0.0 into 0.0
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    }
+}
+
 /// Mean length and accuracy per difficulty bucket of one run. A problem's bucket comes from
 /// its first sample's field (all samples of a problem carry the same problem metadata).
 ///
@@ -211,6 +225,14 @@ pub fn difficulty_breakdown(
             DifficultyGrouping::Level => match &first.level {
                 Some(level) => ((0, natural_key(level)), level.clone()),
                 None => ((1, natural_key(UNKNOWN)), UNKNOWN.to_string()),
+            },
+            DifficultyGrouping::Difficulty => match first.difficulty {
+                // Order by the value's bits mapped to a monotone integer; label as written.
+                Some(d) if d.is_finite() => (
+                    (0, (String::new(), monotone_key(d), String::new())),
+                    format!("{d}"),
+                ),
+                _ => ((1, natural_key(UNKNOWN)), UNKNOWN.to_string()),
             },
             DifficultyGrouping::ReferenceAccuracy { bins } => match first.reference_accuracy {
                 Some(a) if a.is_finite() => {
@@ -476,5 +498,24 @@ mod tests {
             difficulty_breakdown(&before, &DifficultyGrouping::ReferenceAccuracy { bins: 0 })
                 .is_err()
         );
+    }
+
+    #[test]
+    fn breakdown_by_numeric_difficulty_sorts_numerically() {
+        let with = |p: &str, d: Option<f64>, n: usize| EvalRecord {
+            difficulty: d,
+            ..rec(p, 0, true, n)
+        };
+        let records = vec![
+            with("a", Some(10.0), 1000),
+            with("b", Some(2.0), 200),
+            with("c", Some(-1.5), 50),
+            with("d", Some(2.0), 400),
+            with("e", None, 7),
+        ];
+        let b = difficulty_breakdown(&records, &DifficultyGrouping::Difficulty).unwrap();
+        let labels: Vec<&str> = b.rows.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(labels, ["-1.5", "2", "10", "unknown"]);
+        assert_eq!(b.rows[1].mean_tokens, 300.0);
     }
 }

@@ -1,0 +1,132 @@
+//! Grading: extraction plus equivalence, with the reason for the verdict.
+
+use crate::equiv::is_equivalent;
+use crate::extract::{AnswerSource, GradeOptions, NoAnswer, extract_with_source, last_boxed};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why a response got its verdict. `Display` gives the snake_case word used in JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum GradeReason {
+    /// The extracted answer is equivalent to the gold answer.
+    Correct,
+    /// An answer was extracted and it is not equivalent to the gold answer.
+    Wrong,
+    /// No final answer was found in the response.
+    NoAnswer,
+    /// The marked answer is empty (`\boxed{}`); never correct.
+    EmptyAnswer,
+    /// The response was reported truncated and has no complete final answer.
+    Truncated,
+    /// A `\boxed{` is never closed.
+    UnbalancedBraces,
+    /// The gold answer is empty, so nothing can be correct (a data error to report).
+    EmptyGold,
+}
+
+impl GradeReason {
+    /// The snake_case word (`"correct"`, `"no_answer"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GradeReason::Correct => "correct",
+            GradeReason::Wrong => "wrong",
+            GradeReason::NoAnswer => "no_answer",
+            GradeReason::EmptyAnswer => "empty_answer",
+            GradeReason::Truncated => "truncated",
+            GradeReason::UnbalancedBraces => "unbalanced_braces",
+            GradeReason::EmptyGold => "empty_gold",
+        }
+    }
+}
+
+impl fmt::Display for GradeReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<NoAnswer> for GradeReason {
+    fn from(e: NoAnswer) -> Self {
+        match e {
+            NoAnswer::Empty => GradeReason::EmptyAnswer,
+            NoAnswer::Truncated => GradeReason::Truncated,
+            NoAnswer::UnbalancedBraces => GradeReason::UnbalancedBraces,
+            NoAnswer::NotFound => GradeReason::NoAnswer,
+        }
+    }
+}
+
+/// The verdict on one response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grade {
+    /// The extracted final answer, if any.
+    pub extracted: Option<String>,
+    /// Whether it is equivalent to the gold answer. Always `false` without an answer.
+    pub correct: bool,
+    /// Why.
+    pub reason: GradeReason,
+    /// Where the answer came from (`None` when nothing was extracted).
+    pub source: Option<AnswerSource>,
+}
+
+/// Grades `response` against `gold`.
+///
+/// `gold` is the bare gold answer (`"72"`, `"\frac{1}{2}"`); a full MATH solution (its last
+/// `\boxed{}` is used) or a GSM8K answer field (after `####`) are accepted too.
+///
+/// ```
+/// use o1p_reward::{grade, GradeOptions, GradeReason};
+/// let opts = GradeOptions::default();
+/// let g = grade("\\frac{1}{2}", "... so the answer is $\\boxed{0.5}$.", &opts);
+/// assert!(g.correct);
+/// assert_eq!(g.extracted.as_deref(), Some("0.5"));
+/// let g = grade("(1,2]", "\\boxed{[1,2)}", &opts);
+/// assert_eq!((g.correct, g.reason), (false, GradeReason::Wrong));
+/// let g = grade("", "\\boxed{}", &opts);
+/// assert!(!g.correct);
+/// ```
+pub fn grade(gold: &str, response: &str, opts: &GradeOptions) -> Grade {
+    grade_sample(gold, response, false, opts)
+}
+
+/// Like [`grade`], for a sample the sampler reports as `truncated` (it hit the token
+/// limit). A truncated sample with no complete answer gets [`GradeReason::Truncated`]
+/// rather than a plain "no answer", so it can be reported; one whose final answer was
+/// written before the cut is graded normally.
+///
+/// ```
+/// use o1p_reward::{grade_sample, GradeOptions, GradeReason};
+/// let g = grade_sample("5", "Let me check once more: 2+", true, &GradeOptions::default());
+/// assert_eq!((g.correct, g.reason), (false, GradeReason::Truncated));
+/// ```
+pub fn grade_sample(gold: &str, response: &str, truncated: bool, opts: &GradeOptions) -> Grade {
+    let gold = gold_answer(gold);
+    match extract_with_source(response, truncated, opts) {
+        Err(e) => Grade { extracted: None, correct: false, reason: e.into(), source: None },
+        Ok((answer, source)) => {
+            let (correct, reason) = if gold.trim().is_empty() {
+                (false, GradeReason::EmptyGold)
+            } else if is_equivalent(&gold, &answer) {
+                (true, GradeReason::Correct)
+            } else {
+                (false, GradeReason::Wrong)
+            };
+            Grade { extracted: Some(answer), correct, reason, source: Some(source) }
+        }
+    }
+}
+
+/// The gold answer inside a full solution (`\boxed{}`) or a GSM8K answer (`#### 72`).
+fn gold_answer(gold: &str) -> std::borrow::Cow<'_, str> {
+    if gold.contains("\\boxed") || gold.contains("\\fbox") {
+        if let Some(b) = last_boxed(gold) {
+            return b.into();
+        }
+    }
+    if let Some(idx) = gold.rfind("####") {
+        return gold[idx + 4..].trim().to_string().into();
+    }
+    gold.into()
+}

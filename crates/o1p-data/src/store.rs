@@ -73,7 +73,6 @@ impl<T: Serialize + DeserializeOwned> JsonlStore<T> {
         let path = path.as_ref().to_path_buf();
         let io = |e| DataError::io(&path, e);
         let mut file = OpenOptions::new()
-            .read(true)
             .append(true)
             .create(true)
             .open(&path)
@@ -88,13 +87,14 @@ impl<T: Serialize + DeserializeOwned> JsonlStore<T> {
                 bytes = dropped_bytes,
                 "dropping a torn last line (interrupted write)"
             );
-            file.set_len(parsed.keep_len as u64).map_err(io)?;
+            // A separate write handle: append-only handles may not truncate (Windows).
+            let trunc = OpenOptions::new().write(true).open(&path).map_err(io)?;
+            trunc.set_len(parsed.keep_len as u64).map_err(io)?;
+            trunc.sync_all().map_err(io)?;
         }
         if parsed.needs_newline {
             // The last record is complete but its newline was never written.
             file.write_all(b"\n").map_err(io)?;
-        }
-        if dropped_bytes > 0 || parsed.needs_newline {
             file.sync_all().map_err(io)?;
         }
         let store = JsonlStore {

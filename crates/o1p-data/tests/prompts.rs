@@ -1,5 +1,7 @@
-//! Prompt rendering, raw and through real chat-template shapes (ChatML / Qwen2.5, Llama 3).
-//! Expected strings were written out by hand from the templates' definitions.
+//! Prompt rendering, raw and through real chat-template shapes (ChatML / Qwen2.5, Llama 3,
+//! DeepSeek-R1-Distill style). Expected strings were written out by hand from the templates'
+//! definitions, and confirmed with transformers 5.24's `render_jinja_template` (the code
+//! behind `apply_chat_template`).
 
 use std::path::Path;
 
@@ -156,4 +158,31 @@ fn hf_jinja_semantics() {
         ChatTemplate::new("{% if %}", "", ""),
         Err(DataError::Template(_))
     ));
+}
+
+#[test]
+fn deepseek_r1_style() {
+    // namespace(), `in`, str.split()[-1]: the constructs of the R1-distill template.
+    let bos = "<\u{ff5c}begin\u{2581}of\u{2581}sentence\u{ff5c}>";
+    let chat =
+        ChatTemplate::new(&fixture("deepseek_r1_style_chat_template.jinja"), bos, "").unwrap();
+    let text = PromptTemplate::default()
+        .render("1+1?", &PromptRenderer::Chat(chat.clone()))
+        .unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "{bos}{SYS}<\u{ff5c}User\u{ff5c}>Solve the problem: 1+1?<\u{ff5c}Assistant\u{ff5c}><think>\n"
+        )
+    );
+    let m = [
+        ChatMessage::new("user", "1+1?"),
+        ChatMessage::new("assistant", "<think>\nhmm</think>\n\n\\boxed{2}"),
+    ];
+    assert_eq!(
+        chat.render(&m, false).unwrap(),
+        format!(
+            "{bos}<\u{ff5c}User\u{ff5c}>1+1?<\u{ff5c}Assistant\u{ff5c}>\n\n\\boxed{{2}}<\u{ff5c}end\u{2581}of\u{2581}sentence\u{ff5c}>"
+        )
+    );
 }

@@ -65,8 +65,12 @@ proptest! {
                 let pooled: f64 = (0..4).map(|k| q.accuracy[k] * q.counts[k] as f64).sum();
                 prop_assert!((pooled - correct as f64).abs() < 1e-9);
                 prop_assert_eq!(q.problems_used + q.problems_skipped, ps.len());
-                // Shortest first: quartile mean lengths never decrease.
-                prop_assert!(q.mean_tokens.windows(2).all(|w| w[0] <= w[1] + 1e-9));
+                // Shortest first: pooled quartile means never decrease when every problem
+                // puts equally many samples in each quartile. (With uneven sizes a long
+                // problem can weigh more in Q1 than in Q2, so pooled means need not be sorted.)
+                if used.iter().all(|p| p.len().is_multiple_of(4)) {
+                    prop_assert!(q.mean_tokens.windows(2).all(|w| w[0] <= w[1] + 1e-9));
+                }
             }
         }
     }

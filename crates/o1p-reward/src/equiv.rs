@@ -23,12 +23,21 @@ const FLOAT_TOL: f64 = 1e-6;
 enum Value {
     Choice(char),
     Tuple(Vec<Value>),
-    Interval { left_closed: bool, lo: Box<Value>, hi: Box<Value>, right_closed: bool },
+    Interval {
+        left_closed: bool,
+        lo: Box<Value>,
+        hi: Box<Value>,
+        right_closed: bool,
+    },
     Union(Vec<Value>),
     Set(Vec<Value>),
     Matrix(Vec<Vec<Value>>),
     Equation(String, String),
-    Expr { expr: Expr, literal: Option<String>, percent: bool },
+    Expr {
+        expr: Expr,
+        literal: Option<String>,
+        percent: bool,
+    },
     Text(String),
 }
 
@@ -59,7 +68,11 @@ pub fn is_equivalent(gold: &str, answer: &str) -> bool {
 fn to_value(n: &Normalized, depth: usize) -> Option<Value> {
     let v = parse_value(&n.text, depth)?;
     Some(match v {
-        Value::Expr { expr, literal, .. } => Value::Expr { expr, literal, percent: n.percent },
+        Value::Expr { expr, literal, .. } => Value::Expr {
+            expr,
+            literal,
+            percent: n.percent,
+        },
         other => other,
     })
 }
@@ -74,12 +87,12 @@ fn split_top(s: &str, sep: &str) -> Vec<String> {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'\\' if s[i..].starts_with("\\{") => {
+            b'\\' if b[i..].starts_with(b"\\{") => {
                 depth += 1;
                 i += 2;
                 continue;
             }
-            b'\\' if s[i..].starts_with("\\}") => {
+            b'\\' if b[i..].starts_with(b"\\}") => {
                 depth -= 1;
                 i += 2;
                 continue;
@@ -88,7 +101,7 @@ fn split_top(s: &str, sep: &str) -> Vec<String> {
             b')' | b']' | b'}' => depth -= 1,
             _ => {}
         }
-        if depth == 0 && s[i..].starts_with(sep) {
+        if depth == 0 && b[i..].starts_with(sep.as_bytes()) {
             parts.push(s[start..i].to_string());
             i += sep.len();
             start = i;
@@ -126,7 +139,11 @@ fn outer_brackets(s: &str) -> Option<(char, &str, char)> {
 
 /// `A`, `(A)`, `A)`, `A.`, `\text{(A)}`: a multiple-choice letter A-E.
 fn choice_letter(s: &str) -> Option<char> {
-    let t = s.trim().trim_start_matches('(').trim_end_matches([')', '.', ':']).trim();
+    let t = s
+        .trim()
+        .trim_start_matches('(')
+        .trim_end_matches([')', '.', ':'])
+        .trim();
     let mut cs = t.chars();
     match (cs.next(), cs.next()) {
         (Some(c @ 'A'..='E'), None) if s.len() <= 5 => Some(c),
@@ -210,7 +227,10 @@ fn balanced_set_braces(inner: &str) -> bool {
 /// Prose or a word answer: letters only (`Monday`, `no solution`), or a run of three or
 /// more letters that is not a function name (`\text{Evelyn}` after normalisation).
 fn is_wordy(s: &str) -> bool {
-    if s.len() >= 2 && s.bytes().all(|c| c.is_ascii_alphabetic() || c == b' ') && s.bytes().filter(|c| c.is_ascii_alphabetic()).count() >= 3 {
+    if s.len() >= 2
+        && s.bytes().all(|c| c.is_ascii_alphabetic() || c == b' ')
+        && s.bytes().filter(|c| c.is_ascii_alphabetic()).count() >= 3
+    {
         return true;
     }
     let b = s.as_bytes();
@@ -237,7 +257,10 @@ fn parse_elems(parts: &[String], depth: usize) -> Option<Vec<Value>> {
     if parts.len() > MAX_ELEMENTS {
         return None;
     }
-    parts.iter().map(|p| parse_value(p.trim(), depth + 1)).collect()
+    parts
+        .iter()
+        .map(|p| parse_value(p.trim(), depth + 1))
+        .collect()
 }
 
 /// Equations `lhs = rhs`; `\ne`, `\le` and `\ge` never split.
@@ -254,10 +277,15 @@ fn split_equation(s: &str) -> Option<(String, String)> {
 /// `x`, `y_1`, `a_{n}`, `\theta`, `f(x)`: a left-hand side that only names the answer.
 fn is_name(s: &str) -> bool {
     let s = s.trim();
-    let s = s.strip_suffix("(x)").or_else(|| s.strip_suffix("(n)")).unwrap_or(s);
+    let s = s
+        .strip_suffix("(x)")
+        .or_else(|| s.strip_suffix("(n)"))
+        .unwrap_or(s);
     let (head, sub) = s.split_once('_').unwrap_or((s, ""));
     let head_ok = (head.len() == 1 && head.bytes().all(|c| c.is_ascii_alphabetic()))
-        || (head.starts_with('\\') && head.len() <= 8 && head[1..].bytes().all(|c| c.is_ascii_alphabetic()));
+        || (head.starts_with('\\')
+            && head.len() <= 8
+            && head[1..].bytes().all(|c| c.is_ascii_alphabetic()));
     let sub = sub.trim_start_matches('{').trim_end_matches('}');
     head_ok && sub.len() <= 4 && sub.bytes().all(|c| c.is_ascii_alphanumeric())
 }
@@ -277,35 +305,47 @@ fn parse_value(s: &str, depth: usize) -> Option<Value> {
         return Some(Value::Set(Vec::new()));
     }
     // Plus-minus: 2 \pm \sqrt{3} is the set of both.
-    if let Some((a, b)) = s.split_once("\\pm") {
-        if !b.contains("\\pm") {
-            let plus = format!("{a}+{b}");
-            let minus = format!("{a}-({b})");
-            return Some(Value::Set(vec![parse_value(&plus, depth + 1)?, parse_value(&minus, depth + 1)?]));
-        }
+    if let Some((a, b)) = s.split_once("\\pm")
+        && !b.contains("\\pm")
+    {
+        let plus = format!("{a}+{b}");
+        let minus = format!("{a}-({b})");
+        return Some(Value::Set(vec![
+            parse_value(&plus, depth + 1)?,
+            parse_value(&minus, depth + 1)?,
+        ]));
     }
     // Union of intervals.
     let union = split_top(s, "\\cup");
     if union.len() > 1 {
         let parts = parse_elems(&union, depth)?;
-        if parts.iter().all(|p| matches!(p, Value::Interval { .. } | Value::Tuple(_) | Value::Set(_))) {
+        if parts
+            .iter()
+            .all(|p| matches!(p, Value::Interval { .. } | Value::Tuple(_) | Value::Set(_)))
+        {
             return Some(Value::Union(parts));
         }
         return Some(Value::Text(canonical(s)));
     }
     // Sets \{ ... \}.
-    if let Some(inner) = s.strip_prefix("\\{").and_then(|r| r.strip_suffix("\\}")) {
-        if balanced_set_braces(inner) {
-            let parts = split_top(inner, ",");
-            return Some(Value::Set(parse_elems(&parts, depth)?));
-        }
+    if let Some(inner) = s.strip_prefix("\\{").and_then(|r| r.strip_suffix("\\}"))
+        && balanced_set_braces(inner)
+    {
+        let parts = split_top(inner, ",");
+        return Some(Value::Set(parse_elems(&parts, depth)?));
     }
     // Matrices and vectors.
     for env in ["pmatrix", "bmatrix", "matrix", "vmatrix", "Bmatrix"] {
         let begin = format!("\\begin{{{env}}}");
         let end = format!("\\end{{{env}}}");
-        if let Some(inner) = s.strip_prefix(begin.as_str()).and_then(|r| r.strip_suffix(end.as_str())) {
-            let rows: Vec<&str> = inner.split("\\\\").filter(|r| !r.trim().is_empty()).collect();
+        if let Some(inner) = s
+            .strip_prefix(begin.as_str())
+            .and_then(|r| r.strip_suffix(end.as_str()))
+        {
+            let rows: Vec<&str> = inner
+                .split("\\\\")
+                .filter(|r| !r.trim().is_empty())
+                .collect();
             if rows.len() > MAX_ELEMENTS {
                 return None;
             }
@@ -338,7 +378,11 @@ fn parse_value(s: &str, depth: usize) -> Option<Value> {
     // Whole-number thousands separators: 1,234,567.
     if let Some(lit) = decimal_literal(s) {
         let e = expr::parse(&lit).ok()?;
-        return Some(Value::Expr { expr: e, literal: Some(lit), percent: false });
+        return Some(Value::Expr {
+            expr: e,
+            literal: Some(lit),
+            percent: false,
+        });
     }
     // Bare lists: "1, 2, 3", "x = 1 or x = 2", "3 and 4".
     for sep in [",", ";", " or ", " and "] {
@@ -350,22 +394,34 @@ fn parse_value(s: &str, depth: usize) -> Option<Value> {
     if let Some((lhs, rhs)) = split_equation(s) {
         return Some(Value::Equation(lhs, rhs));
     }
-    if let Some(m) = plain_mixed_number(s) {
-        if let Ok(e) = expr::parse(&m) {
-            return Some(Value::Expr { expr: e, literal: None, percent: false });
-        }
+    if let Some(m) = plain_mixed_number(s)
+        && let Ok(e) = expr::parse(&m)
+    {
+        return Some(Value::Expr {
+            expr: e,
+            literal: None,
+            percent: false,
+        });
     }
     if is_wordy(s) {
         return Some(Value::Text(canonical(s).to_ascii_lowercase()));
     }
     match expr::parse(s) {
-        Ok(e) => Some(Value::Expr { expr: e, literal: None, percent: false }),
+        Ok(e) => Some(Value::Expr {
+            expr: e,
+            literal: None,
+            percent: false,
+        }),
         Err(_) => Some(Value::Text(canonical(s))),
     }
 }
 
 fn exprs_equal(a: &Expr, b: &Expr) -> bool {
-    let tol = if a.has_float() || b.has_float() { FLOAT_TOL } else { EXACT_TOL };
+    let tol = if a.has_float() || b.has_float() {
+        FLOAT_TOL
+    } else {
+        EXACT_TOL
+    };
     expr::compare(a, b, tol, Relation::Equal)
 }
 
@@ -387,8 +443,16 @@ fn values_equal(a: &Value, b: &Value, depth: usize) -> bool {
         (Value::Choice(x), Value::Choice(y)) => x == y,
         (Value::Text(x), Value::Text(y)) => x == y,
         (
-            Value::Expr { expr: ea, literal: la, percent: pa },
-            Value::Expr { expr: eb, literal: lb, percent: pb },
+            Value::Expr {
+                expr: ea,
+                literal: la,
+                percent: pa,
+            },
+            Value::Expr {
+                expr: eb,
+                literal: lb,
+                percent: pb,
+            },
         ) => {
             if let (Some(x), Some(y), false, false) = (la, lb, pa, pb) {
                 // Two plain decimals: exact, digit by digit (no float collisions).
@@ -398,28 +462,46 @@ fn values_equal(a: &Value, b: &Value, depth: usize) -> bool {
                 || (*pa && !*pb && exprs_equal(&scaled(ea, 0.01), eb))
                 || (*pb && !*pa && exprs_equal(ea, &scaled(eb, 0.01)))
         }
-        (Value::Tuple(x), Value::Tuple(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| eq(p, q)),
+        (Value::Tuple(x), Value::Tuple(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| eq(p, q))
+        }
         (
-            Value::Interval { left_closed: l1, lo: lo1, hi: hi1, right_closed: r1 },
-            Value::Interval { left_closed: l2, lo: lo2, hi: hi2, right_closed: r2 },
+            Value::Interval {
+                left_closed: l1,
+                lo: lo1,
+                hi: hi1,
+                right_closed: r1,
+            },
+            Value::Interval {
+                left_closed: l2,
+                lo: lo2,
+                hi: hi2,
+                right_closed: r2,
+            },
         ) => l1 == l2 && r1 == r2 && eq(lo1, lo2) && eq(hi1, hi2),
-        (Value::Set(x), Value::Set(y)) | (Value::Union(x), Value::Union(y)) => same_members(x, y, &eq),
+        (Value::Set(x), Value::Set(y)) | (Value::Union(x), Value::Union(y)) => {
+            same_members(x, y, &eq)
+        }
         (Value::Set(x), other) | (other, Value::Set(x)) if x.len() == 1 => eq(&x[0], other),
         (Value::Union(x), other) | (other, Value::Union(x)) if x.len() == 1 => eq(&x[0], other),
         (Value::Matrix(x), Value::Matrix(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(r, s)| r.len() == s.len() && r.iter().zip(s).all(|(p, q)| eq(p, q)))
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|(r, s)| r.len() == s.len() && r.iter().zip(s).all(|(p, q)| eq(p, q)))
         }
         (Value::Equation(l1, r1), Value::Equation(l2, r2)) => {
-            if canonical(l1) == canonical(l2) {
-                if let (Some(x), Some(y)) = (side(r1), side(r2)) {
-                    if eq(&x, &y) {
-                        return true;
-                    }
-                }
+            if canonical(l1) == canonical(l2)
+                && let (Some(x), Some(y)) = (side(r1), side(r2))
+                && eq(&x, &y)
+            {
+                return true;
             }
             // Same relation written differently: lhs - rhs proportional (2x+2y=2 vs x+y=1).
             let diff = |l: &str, r: &str| -> Option<Expr> {
-                let (Ok(l), Ok(r)) = (expr::parse(l), expr::parse(r)) else { return None };
+                let (Ok(l), Ok(r)) = (expr::parse(l), expr::parse(r)) else {
+                    return None;
+                };
                 Some(Expr::Sum(vec![(false, l), (true, r)]))
             };
             match (diff(l1, r1), diff(l2, r2)) {
@@ -445,7 +527,8 @@ fn same_members(x: &[Value], y: &[Value], eq: &dyn Fn(&Value, &Value) -> bool) -
     let covered = |p: &[Value], q: &[Value]| p.iter().all(|a| q.iter().any(|b| eq(a, b)));
     // Distinct sizes only match when duplicates explain the difference; require both
     // directions to cover.
-    !x.is_empty() && !y.is_empty() && covered(x, y) && covered(y, x) || (x.is_empty() && y.is_empty())
+    !x.is_empty() && !y.is_empty() && covered(x, y) && covered(y, x)
+        || (x.is_empty() && y.is_empty())
 }
 
 #[cfg(test)]

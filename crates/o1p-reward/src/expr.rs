@@ -43,19 +43,31 @@ impl C {
         self.re.hypot(self.im)
     }
     fn add(self, o: C) -> C {
-        C { re: self.re + o.re, im: self.im + o.im }
+        C {
+            re: self.re + o.re,
+            im: self.im + o.im,
+        }
     }
     fn sub(self, o: C) -> C {
-        C { re: self.re - o.re, im: self.im - o.im }
+        C {
+            re: self.re - o.re,
+            im: self.im - o.im,
+        }
     }
     fn neg(self) -> C {
-        C { re: -self.re, im: -self.im }
+        C {
+            re: -self.re,
+            im: -self.im,
+        }
     }
     fn mul(self, o: C) -> C {
         if self.im == 0.0 && o.im == 0.0 {
             return C::real(self.re * o.re);
         }
-        C { re: self.re * o.re - self.im * o.im, im: self.re * o.im + self.im * o.re }
+        C {
+            re: self.re * o.re - self.im * o.im,
+            im: self.re * o.im + self.im * o.re,
+        }
     }
     fn div(self, o: C) -> C {
         if self.im == 0.0 && o.im == 0.0 {
@@ -65,20 +77,29 @@ impl C {
         if d == 0.0 {
             return C::NAN;
         }
-        C { re: (self.re * o.re + self.im * o.im) / d, im: (self.im * o.re - self.re * o.im) / d }
+        C {
+            re: (self.re * o.re + self.im * o.im) / d,
+            im: (self.im * o.re - self.re * o.im) / d,
+        }
     }
     fn exp(self) -> C {
         let m = self.re.exp();
         if self.im == 0.0 {
             return C::real(m);
         }
-        C { re: m * self.im.cos(), im: m * self.im.sin() }
+        C {
+            re: m * self.im.cos(),
+            im: m * self.im.sin(),
+        }
     }
     fn ln(self) -> C {
         if self.im == 0.0 && self.re > 0.0 {
             return C::real(self.re.ln());
         }
-        C { re: self.abs().ln(), im: self.im.atan2(self.re) }
+        C {
+            re: self.abs().ln(),
+            im: self.im.atan2(self.re),
+        }
     }
     fn powi(self, n: i64) -> C {
         let mut base = if n < 0 { C::real(1.0).div(self) } else { self };
@@ -111,7 +132,10 @@ impl C {
             return if self.re >= 0.0 {
                 C::real(self.re.sqrt())
             } else {
-                C { re: 0.0, im: (-self.re).sqrt() }
+                C {
+                    re: 0.0,
+                    im: (-self.re).sqrt(),
+                }
             };
         }
         let r = self.abs();
@@ -120,13 +144,23 @@ impl C {
         C { re, im }
     }
     fn sin(self) -> C {
-        C { re: self.re.sin() * self.im.cosh(), im: self.re.cos() * self.im.sinh() }
+        C {
+            re: self.re.sin() * self.im.cosh(),
+            im: self.re.cos() * self.im.sinh(),
+        }
     }
     fn cos(self) -> C {
-        C { re: self.re.cos() * self.im.cosh(), im: -self.re.sin() * self.im.sinh() }
+        C {
+            re: self.re.cos() * self.im.cosh(),
+            im: -self.re.sin() * self.im.sinh(),
+        }
     }
     fn real_only(self, f: impl Fn(f64) -> f64) -> C {
-        if self.is_real() { C::real(f(self.re)) } else { C::NAN }
+        if self.is_real() {
+            C::real(f(self.re))
+        } else {
+            C::NAN
+        }
     }
 }
 
@@ -164,11 +198,19 @@ fn gamma(x: f64) -> f64 {
     ];
     if x < 0.5 {
         let s = (std::f64::consts::PI * x).sin();
-        return if s == 0.0 { f64::NAN } else { std::f64::consts::PI / (s * gamma(1.0 - x)) };
+        return if s == 0.0 {
+            f64::NAN
+        } else {
+            std::f64::consts::PI / (s * gamma(1.0 - x))
+        };
     }
     let x = x - 1.0;
     let t = x + 7.5;
-    let a = G.iter().enumerate().skip(1).fold(G[0], |acc, (i, g)| acc + g / (x + i as f64));
+    let a = G
+        .iter()
+        .enumerate()
+        .skip(1)
+        .fold(G[0], |acc, (i, g)| acc + g / (x + i as f64));
     (2.0 * std::f64::consts::PI).sqrt() * t.powf(x + 0.5) * (-t).exp() * a
 }
 
@@ -297,7 +339,9 @@ impl Expr {
             Expr::Const(_) | Expr::Var(_) => false,
             Expr::Sum(xs) | Expr::Prod(xs) => xs.iter().any(|(_, x)| x.has_float()),
             Expr::Neg(a) | Expr::Func(_, a) | Expr::Fact(a) | Expr::Log(None, a) => a.has_float(),
-            Expr::Pow(a, b) | Expr::Root(a, b) | Expr::Binom(a, b) => a.has_float() || b.has_float(),
+            Expr::Pow(a, b) | Expr::Root(a, b) | Expr::Binom(a, b) => {
+                a.has_float() || b.has_float()
+            }
             Expr::Log(Some(a), b) => a.has_float() || b.has_float(),
         }
     }
@@ -310,7 +354,10 @@ impl Expr {
             Expr::Const(Constant::E) => C::real(std::f64::consts::E),
             Expr::Const(Constant::I) => C { re: 0.0, im: 1.0 },
             Expr::Const(Constant::Infinity) => C::real(f64::INFINITY),
-            Expr::Var(name) => env.iter().find(|(n, _)| n == name).map_or(C::NAN, |(_, v)| *v),
+            Expr::Var(name) => env
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(C::NAN, |(_, v)| *v),
             Expr::Sum(xs) => xs.iter().fold(C::real(0.0), |acc, (neg, x)| {
                 let v = x.eval(env);
                 if *neg { acc.sub(v) } else { acc.add(v) }
@@ -328,7 +375,11 @@ impl Expr {
                     return a.sqrt();
                 }
                 // Real odd root of a negative real: \sqrt[3]{-8} = -2.
-                if n.is_real() && a.is_real() && a.re < 0.0 && n.re.fract() == 0.0 && n.re % 2.0 != 0.0
+                if n.is_real()
+                    && a.is_real()
+                    && a.re < 0.0
+                    && n.re.fract() == 0.0
+                    && n.re % 2.0 != 0.0
                 {
                     return C::real(-(-a.re).powf(1.0 / n.re));
                 }
@@ -354,7 +405,11 @@ impl Expr {
             }
             Expr::Binom(n, k) => {
                 let (n, k) = (n.eval(env), k.eval(env));
-                if !n.is_real() || !k.is_real() || k.re.fract() != 0.0 || k.re < 0.0 || k.re > MAX_FACTORIAL
+                if !n.is_real()
+                    || !k.is_real()
+                    || k.re.fract() != 0.0
+                    || k.re < 0.0
+                    || k.re > MAX_FACTORIAL
                 {
                     return C::NAN;
                 }
@@ -592,7 +647,11 @@ pub(crate) fn parse(s: &str) -> R {
     if toks.is_empty() {
         return Err(ParseError::Syntax);
     }
-    let mut p = Parser { toks, pos: 0, depth: 0 };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        depth: 0,
+    };
     let e = p.sum()?;
     if p.pos != p.toks.len() {
         return Err(ParseError::Syntax);
@@ -618,11 +677,19 @@ impl Parser {
         }
     }
     fn expect(&mut self, t: &Tok) -> Result<(), ParseError> {
-        if self.eat(t) { Ok(()) } else { Err(ParseError::Syntax) }
+        if self.eat(t) {
+            Ok(())
+        } else {
+            Err(ParseError::Syntax)
+        }
     }
     fn enter(&mut self) -> Result<(), ParseError> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH { Err(ParseError::TooDeep) } else { Ok(()) }
+        if self.depth > MAX_DEPTH {
+            Err(ParseError::TooDeep)
+        } else {
+            Ok(())
+        }
     }
     fn leave(&mut self) {
         self.depth -= 1;
@@ -645,7 +712,11 @@ impl Parser {
             }
         }
         self.leave();
-        Ok(if terms.len() == 1 { terms.pop().map(|t| t.1).ok_or(ParseError::Syntax)? } else { Expr::Sum(terms) })
+        Ok(if terms.len() == 1 {
+            terms.pop().map(|t| t.1).ok_or(ParseError::Syntax)?
+        } else {
+            Expr::Sum(terms)
+        })
     }
 
     fn starts_primary(&self) -> bool {
@@ -875,7 +946,11 @@ impl Parser {
             "pi" => Expr::Const(Constant::Pi),
             "infty" | "inf" => Expr::Const(Constant::Infinity),
             "log" | "lg" => {
-                let base = if self.eat(&Tok::Op('_')) { Some(Box::new(self.arg()?)) } else { None };
+                let base = if self.eat(&Tok::Op('_')) {
+                    Some(Box::new(self.arg()?))
+                } else {
+                    None
+                };
                 let (pow, a) = self.func_arg()?;
                 let e = Expr::Log(base, Box::new(a));
                 match pow {
@@ -897,14 +972,23 @@ impl Parser {
 
     /// The argument of `\sin`: `\sin^2 x` = (sin x)^2, `\sin 2x` = sin(2x), `\sin(x)`.
     fn func_arg(&mut self) -> Result<(Option<Expr>, Expr), ParseError> {
-        let pow = if self.eat(&Tok::Op('^')) { Some(self.arg()?) } else { None };
+        let pow = if self.eat(&Tok::Op('^')) {
+            Some(self.arg()?)
+        } else {
+            None
+        };
         let mut factors = vec![(false, self.power()?)];
         // Implicit products continue the argument, but another function starts a new factor.
-        while self.starts_primary() && !matches!(self.peek(), Some(Tok::Cmd(c)) if Func::from_name(c).is_some() || c == "log")
+        while self.starts_primary()
+            && !matches!(self.peek(), Some(Tok::Cmd(c)) if Func::from_name(c).is_some() || c == "log")
         {
             factors.push((false, self.power()?));
         }
-        let a = if factors.len() == 1 { factors.pop().map(|f| f.1).ok_or(ParseError::Syntax)? } else { Expr::Prod(factors) };
+        let a = if factors.len() == 1 {
+            factors.pop().map(|f| f.1).ok_or(ParseError::Syntax)?
+        } else {
+            Expr::Prod(factors)
+        };
         Ok((pow, a))
     }
 }
@@ -912,7 +996,10 @@ impl Parser {
 /// Deterministic sample point in [0.5, 3.0) for variable `var` at round `k`.
 fn sample(k: u64, var: u64) -> f64 {
     // splitmix64
-    let mut z = k.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(var.wrapping_mul(0xBF58_476D_1CE4_E5B9)).wrapping_add(0x94D0_49BB_1331_11EB);
+    let mut z = k
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(var.wrapping_mul(0xBF58_476D_1CE4_E5B9))
+        .wrapping_add(0x94D0_49BB_1331_11EB);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^= z >> 31;
@@ -948,8 +1035,11 @@ pub(crate) fn compare(a: &Expr, b: &Expr, tol: f64, rel: Relation) -> bool {
     let mut valid = 0;
     let mut ratio: Option<C> = None;
     for k in 0..POINTS {
-        let env: Vec<(String, C)> =
-            vars.iter().enumerate().map(|(j, v)| (v.clone(), C::real(sample(k, j as u64)))).collect();
+        let env: Vec<(String, C)> = vars
+            .iter()
+            .enumerate()
+            .map(|(j, v)| (v.clone(), C::real(sample(k, j as u64))))
+            .collect();
         let (va, vb) = (a.eval(&env), b.eval(&env));
         match (va.is_finite(), vb.is_finite()) {
             (true, true) => {}
@@ -1023,7 +1113,10 @@ mod tests {
             if want.is_nan() {
                 assert!(!got.is_finite(), "{s}");
             } else {
-                assert!(approx_eq(got, C::real(want), 1e-12), "{s}: {got:?} != {want}");
+                assert!(
+                    approx_eq(got, C::real(want), 1e-12),
+                    "{s}: {got:?} != {want}"
+                );
             }
         }
     }
@@ -1036,7 +1129,14 @@ mod tests {
 
     #[test]
     fn symbolic_comparison() {
-        let eq = |a: &str, b: &str| compare(&parse(a).unwrap(), &parse(b).unwrap(), 1e-9, Relation::Equal);
+        let eq = |a: &str, b: &str| {
+            compare(
+                &parse(a).unwrap(),
+                &parse(b).unwrap(),
+                1e-9,
+                Relation::Equal,
+            )
+        };
         assert!(eq("(x+1)^2", "x^2+2x+1"));
         assert!(eq("\\frac{x^2-1}{x-1}", "x+1"));
         assert!(!eq("x^2", "x^3"));

@@ -41,14 +41,20 @@ pub struct GradeOptions {
 
 impl Default for GradeOptions {
     fn default() -> Self {
-        GradeOptions { boxed: BoxedPolicy::Last, last_number_fallback: true }
+        GradeOptions {
+            boxed: BoxedPolicy::Last,
+            last_number_fallback: true,
+        }
     }
 }
 
 impl GradeOptions {
     /// The O1-Pruner reference code's extraction: the first box, no last-number fallback.
     pub fn reference_code() -> Self {
-        GradeOptions { boxed: BoxedPolicy::First, last_number_fallback: false }
+        GradeOptions {
+            boxed: BoxedPolicy::First,
+            last_number_fallback: false,
+        }
     }
 }
 
@@ -110,7 +116,13 @@ pub fn extract_with_source(
     truncated: bool,
     opts: &GradeOptions,
 ) -> Result<(String, AnswerSource), NoAnswer> {
-    let cut = |e: NoAnswer| if truncated && e != NoAnswer::Empty { NoAnswer::Truncated } else { e };
+    let cut = |e: NoAnswer| {
+        if truncated && e != NoAnswer::Empty {
+            NoAnswer::Truncated
+        } else {
+            e
+        }
+    };
     match boxed(response, opts.boxed) {
         Some(Ok(a)) => return nonempty(a).map(|a| (a, AnswerSource::Boxed)),
         Some(Err(e)) => return Err(cut(e)),
@@ -130,10 +142,11 @@ pub fn extract_with_source(
         }
     }
     // A truncated response has no final answer: its last number is mid-reasoning.
-    if opts.last_number_fallback && !truncated {
-        if let Some(a) = last_math(response) {
-            return Ok((a, AnswerSource::LastNumber));
-        }
+    if opts.last_number_fallback
+        && !truncated
+        && let Some(a) = last_math(response)
+    {
+        return Ok((a, AnswerSource::LastNumber));
     }
     Err(cut(NoAnswer::NotFound))
 }
@@ -141,7 +154,11 @@ pub fn extract_with_source(
 fn nonempty(a: String) -> Result<String, NoAnswer> {
     let t = a.trim();
     let inner = t.trim_matches(|c: char| c == '$' || c.is_whitespace() || c == '{' || c == '}');
-    if inner.is_empty() { Err(NoAnswer::Empty) } else { Ok(t.to_string()) }
+    if inner.is_empty() {
+        Err(NoAnswer::Empty)
+    } else {
+        Ok(t.to_string())
+    }
 }
 
 /// The content of the last `\boxed{...}` (or `\fbox{...}`) of `text`, nested braces
@@ -180,8 +197,20 @@ fn boxed(text: &str, policy: BoxedPolicy) -> Option<Result<String, NoAnswer>> {
             Some((idx, idx + cmd.len()))
         })
         .reduce(|a, b| match policy {
-            BoxedPolicy::Last => if b.0 > a.0 { b } else { a },
-            BoxedPolicy::First => if b.0 < a.0 { b } else { a },
+            BoxedPolicy::Last => {
+                if b.0 > a.0 {
+                    b
+                } else {
+                    a
+                }
+            }
+            BoxedPolicy::First => {
+                if b.0 < a.0 {
+                    b
+                } else {
+                    a
+                }
+            }
         });
     let (_, after) = found?;
     let rest = &text[after..];
@@ -195,7 +224,10 @@ fn boxed(text: &str, policy: BoxedPolicy) -> Option<Result<String, NoAnswer>> {
         None => Some(Err(NoAnswer::UnbalancedBraces)),
         // `\boxed 5`: up to the next space or `$`.
         Some(_) if skip > 0 => {
-            let word: String = text[open..].chars().take_while(|c| !c.is_whitespace() && *c != '$').collect();
+            let word: String = text[open..]
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '$')
+                .collect();
             Some(Ok(word.trim_end_matches(['.', ',']).to_string()))
         }
         // `\boxedx`: another command, not a box.
@@ -216,17 +248,19 @@ fn rfind_ascii_ci(hay: &str, needle: &str) -> Option<usize> {
     if n.is_empty() || h.len() < n.len() {
         return None;
     }
-    (0..=h.len() - n.len()).rev().find(|&i| h[i..i + n.len()].eq_ignore_ascii_case(n))
+    (0..=h.len() - n.len())
+        .rev()
+        .find(|&i| h[i..i + n.len()].eq_ignore_ascii_case(n))
 }
 
 /// The answer right after a phrase: a `$...$` / `\(...\)` / `\[...\]` span, or the rest of
 /// the sentence; if that sentence is prose, the first math span or number in it.
 fn take_value(rest: &str) -> String {
     for (open, close) in [("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")] {
-        if let Some(body) = rest.strip_prefix(open) {
-            if let Some(end) = body.find(close) {
-                return body[..end].trim().to_string();
-            }
+        if let Some(body) = rest.strip_prefix(open)
+            && let Some(end) = body.find(close)
+        {
+            return body[..end].trim().to_string();
         }
     }
     let line = rest.lines().next().unwrap_or("");
@@ -260,7 +294,12 @@ fn cut_sentence(line: &str) -> &str {
 }
 
 fn clean_value(s: &str) -> String {
-    s.trim().trim_end_matches(['.', ',', ';']).trim().trim_matches('$').trim().to_string()
+    s.trim()
+        .trim_end_matches(['.', ',', ';'])
+        .trim()
+        .trim_matches('$')
+        .trim()
+        .to_string()
 }
 
 /// A value that contains a word of four or more letters outside LaTeX commands.
@@ -304,7 +343,13 @@ fn first_math_span(s: &str) -> Option<String> {
 /// start, so exponents and indices (`^1999`, `x_1`, `{100}`) are never taken for answers.
 fn numbers(s: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
     let b = s.as_bytes();
-    let anchor = |p: usize| p == 0 || matches!(b[p - 1], b' ' | b'\t' | b'\n' | b'\r' | b'=' | b':' | b'$' | b'*');
+    let anchor = |p: usize| {
+        p == 0
+            || matches!(
+                b[p - 1],
+                b' ' | b'\t' | b'\n' | b'\r' | b'=' | b':' | b'$' | b'*'
+            )
+    };
     let mut i = 0;
     std::iter::from_fn(move || {
         while i < b.len() {
@@ -338,7 +383,10 @@ fn number_end(b: &[u8], mut i: usize) -> usize {
     };
     i = digits(b, i);
     // Thousands groups: ,ddd not followed by a digit.
-    while i + 3 < b.len() && b[i] == b',' && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) && b.get(i + 4).is_none_or(|c| !c.is_ascii_digit())
+    while i + 3 < b.len()
+        && b[i] == b','
+        && b[i + 1..i + 4].iter().all(u8::is_ascii_digit)
+        && b.get(i + 4).is_none_or(|c| !c.is_ascii_digit())
     {
         i += 4;
     }
@@ -368,7 +416,9 @@ fn last_dollar_span(text: &str) -> Option<(usize, String)> {
     let mut best: Option<(usize, String)> = None;
     for (open, close) in [("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")] {
         let Some(c) = text.rfind(close) else { continue };
-        let Some(o) = text[..c].rfind(open) else { continue };
+        let Some(o) = text[..c].rfind(open) else {
+            continue;
+        };
         let body = text[o + open.len()..c].trim().trim_matches('$').trim();
         if body.is_empty() || body.len() > 500 {
             continue;
@@ -382,7 +432,9 @@ fn last_dollar_span(text: &str) -> Option<(usize, String)> {
 }
 
 fn last_number(text: &str) -> Option<(usize, String)> {
-    numbers(text).last().map(|(a, b)| (b, text[a..b].to_string()))
+    numbers(text)
+        .last()
+        .map(|(a, b)| (b, text[a..b].to_string()))
 }
 
 #[cfg(test)]
@@ -395,29 +447,48 @@ mod tests {
 
     #[test]
     fn boxed_variants() {
-        assert_eq!(ex("\\boxed{\\frac{\\sqrt{3}}{2}}").unwrap(), "\\frac{\\sqrt{3}}{2}");
+        assert_eq!(
+            ex("\\boxed{\\frac{\\sqrt{3}}{2}}").unwrap(),
+            "\\frac{\\sqrt{3}}{2}"
+        );
         assert_eq!(ex("first \\boxed{1}, finally \\boxed{2}.").unwrap(), "2");
         assert_eq!(ex("\\fbox{7}").unwrap(), "7");
         assert_eq!(ex("$\\boxed 5$").unwrap(), "5");
         assert_eq!(ex("\\boxed{\\{1,2\\}}").unwrap(), "\\{1,2\\}");
         assert_eq!(ex("\\boxed{[0, \\infty)}").unwrap(), "[0, \\infty)");
-        let first = GradeOptions { boxed: BoxedPolicy::First, ..GradeOptions::default() };
-        assert_eq!(extract_answer("\\boxed{1} \\boxed{2}", &first).unwrap(), "1");
+        let first = GradeOptions {
+            boxed: BoxedPolicy::First,
+            ..GradeOptions::default()
+        };
+        assert_eq!(
+            extract_answer("\\boxed{1} \\boxed{2}", &first).unwrap(),
+            "1"
+        );
     }
 
     #[test]
     fn reasons() {
         assert_eq!(ex("\\boxed{}"), Err(NoAnswer::Empty));
         assert_eq!(ex("\\boxed{ }"), Err(NoAnswer::Empty));
-        assert_eq!(ex("\\boxed{1} and \\boxed{2"), Err(NoAnswer::UnbalancedBraces));
+        assert_eq!(
+            ex("\\boxed{1} and \\boxed{2"),
+            Err(NoAnswer::UnbalancedBraces)
+        );
         assert_eq!(ex("\\boxed"), Err(NoAnswer::UnbalancedBraces));
         assert_eq!(ex("I do not know."), Err(NoAnswer::NotFound));
         assert_eq!(ex(""), Err(NoAnswer::NotFound));
         assert_eq!(
-            extract_with_source("so the answer is \\boxed{\\frac{1}{", true, &GradeOptions::default()),
+            extract_with_source(
+                "so the answer is \\boxed{\\frac{1}{",
+                true,
+                &GradeOptions::default()
+            ),
             Err(NoAnswer::Truncated)
         );
-        assert_eq!(extract_with_source("Let me think", true, &GradeOptions::default()), Err(NoAnswer::Truncated));
+        assert_eq!(
+            extract_with_source("Let me think", true, &GradeOptions::default()),
+            Err(NoAnswer::Truncated)
+        );
     }
 
     #[test]
@@ -426,11 +497,17 @@ mod tests {
             ex("Final Answer: The final answer is $\\frac{3}{4}$. I hope it is correct.").unwrap(),
             "\\frac{3}{4}"
         );
-        assert_eq!(ex("Final Answer: The final answer is 12. I hope it is correct.").unwrap(), "12");
+        assert_eq!(
+            ex("Final Answer: The final answer is 12. I hope it is correct.").unwrap(),
+            "12"
+        );
         assert_eq!(ex("So the answer is 42.").unwrap(), "42");
         assert_eq!(ex("Answer: (B)").unwrap(), "(B)");
         assert_eq!(ex("#### 1,234\n").unwrap(), "1,234");
-        assert_eq!(ex("The answer is that there are 29 strings.").unwrap(), "29");
+        assert_eq!(
+            ex("The answer is that there are 29 strings.").unwrap(),
+            "29"
+        );
         assert_eq!(ex("The answer is 3.5 meters.").unwrap(), "3.5");
     }
 
@@ -441,7 +518,10 @@ mod tests {
         assert_eq!(ex("about 1,000,000 people").unwrap(), "1,000,000");
         assert_eq!(ex("it is $\\frac{1}{2}$.").unwrap(), "\\frac{1}{2}");
         assert_eq!(ex("x = 3/4").unwrap(), "3/4");
-        let off = GradeOptions { last_number_fallback: false, ..GradeOptions::default() };
+        let off = GradeOptions {
+            last_number_fallback: false,
+            ..GradeOptions::default()
+        };
         assert_eq!(extract_answer("so 17", &off), Err(NoAnswer::NotFound));
     }
 }

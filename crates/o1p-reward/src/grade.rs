@@ -104,7 +104,12 @@ pub fn grade(gold: &str, response: &str, opts: &GradeOptions) -> Grade {
 pub fn grade_sample(gold: &str, response: &str, truncated: bool, opts: &GradeOptions) -> Grade {
     let gold = gold_answer(gold);
     match extract_with_source(response, truncated, opts) {
-        Err(e) => Grade { extracted: None, correct: false, reason: e.into(), source: None },
+        Err(e) => Grade {
+            extracted: None,
+            correct: false,
+            reason: e.into(),
+            source: None,
+        },
         Ok((answer, source)) => {
             let (correct, reason) = if gold.trim().is_empty() {
                 (false, GradeReason::EmptyGold)
@@ -113,17 +118,22 @@ pub fn grade_sample(gold: &str, response: &str, truncated: bool, opts: &GradeOpt
             } else {
                 (false, GradeReason::Wrong)
             };
-            Grade { extracted: Some(answer), correct, reason, source: Some(source) }
+            Grade {
+                extracted: Some(answer),
+                correct,
+                reason,
+                source: Some(source),
+            }
         }
     }
 }
 
 /// The gold answer inside a full solution (`\boxed{}`) or a GSM8K answer (`#### 72`).
 fn gold_answer(gold: &str) -> std::borrow::Cow<'_, str> {
-    if gold.contains("\\boxed") || gold.contains("\\fbox") {
-        if let Some(b) = last_boxed(gold) {
-            return b.into();
-        }
+    if (gold.contains("\\boxed") || gold.contains("\\fbox"))
+        && let Some(b) = last_boxed(gold)
+    {
+        return b.into();
     }
     if let Some(idx) = gold.rfind("####") {
         return gold[idx + 4..].trim().to_string().into();

@@ -53,14 +53,14 @@ mod reward;
 
 pub use equiv::is_equivalent;
 pub use extract::{
-    AnswerSource, BoxedPolicy, GradeOptions, NoAnswer, extract_answer, extract_with_source, first_boxed,
-    last_boxed,
+    AnswerSource, BoxedPolicy, GradeOptions, NoAnswer, extract_answer, extract_with_source,
+    first_boxed, last_boxed,
 };
 pub use grade::{Grade, GradeReason, grade, grade_sample};
 pub use reward::{
-    AroraZanette, Correctness, Cosine, DapoOverlong, DynReward, FnReward, KimiLength, L1Exact, L1Max,
-    LengthHarmonizing, Normalization, ReferenceStats, Reward, RewardContext, SampleOutcome, ShorterBetter,
-    SuccessGated, TargetLength, ThinkPruneCap, WeightedSum, score, z_scores,
+    AroraZanette, Correctness, Cosine, DapoOverlong, DynReward, FnReward, KimiLength, L1Exact,
+    L1Max, LengthHarmonizing, Normalization, ReferenceStats, Reward, RewardContext, SampleOutcome,
+    ShorterBetter, SuccessGated, TargetLength, ThinkPruneCap, WeightedSum, score, z_scores,
 };
 
 /// Upper bound on the answer length analysed by [`is_equivalent`]; longer answers only

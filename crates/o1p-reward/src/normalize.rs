@@ -139,14 +139,15 @@ fn rewrite_commands(s: &str, depth: usize, out: &mut String) {
             while j < b.len() && b[j] == b' ' {
                 j += 1;
             }
-            if j < b.len() && b[j] == b'{' {
-                if let Some(close) = matching_brace(s, j) {
-                    out.push(' ');
-                    rewrite_commands(&s[j + 1..close - 1], depth + 1, out);
-                    out.push(' ');
-                    i = close;
-                    continue;
-                }
+            if j < b.len()
+                && b[j] == b'{'
+                && let Some(close) = matching_brace(s, j)
+            {
+                out.push(' ');
+                rewrite_commands(&s[j + 1..close - 1], depth + 1, out);
+                out.push(' ');
+                i = close;
+                continue;
             }
             if name == "displaystyle" {
                 continue;
@@ -175,7 +176,9 @@ fn rewrite_commands(s: &str, depth: usize, out: &mut String) {
                 out.push('\\');
                 out.push_str(name);
                 // Keep a command name separated from a following letter (`\pi x`).
-                if name.bytes().all(|c| c.is_ascii_alphabetic()) && b.get(i).is_some_and(u8::is_ascii_alphabetic) {
+                if name.bytes().all(|c| c.is_ascii_alphabetic())
+                    && b.get(i).is_some_and(u8::is_ascii_alphabetic)
+                {
                     out.push(' ');
                 }
             }
@@ -186,7 +189,9 @@ fn rewrite_commands(s: &str, depth: usize, out: &mut String) {
 /// Unit words stripped after a number (`5 cm`, `29 ways`, `12 \text{ inches}`).
 /// Any trailing run of plain words after a number is dropped; this list only matters for
 /// single-letter units where a bare letter could also be a variable.
-const SHORT_UNITS: &[&str] = &["m", "g", "s", "h", "l", "L", "km", "cm", "mm", "kg", "mg", "ml", "mL"];
+const SHORT_UNITS: &[&str] = &[
+    "m", "g", "s", "h", "l", "L", "km", "cm", "mm", "kg", "mg", "ml", "mL",
+];
 
 /// Drops trailing words after a numeric prefix: "5 cm", "12 square units", "30 degrees".
 fn strip_trailing_words(s: &str) -> &str {
@@ -234,7 +239,15 @@ fn strip_trailing_words(s: &str) -> &str {
         letters.len() < head.len() && letters.ends_with('\\')
     };
     match head.as_bytes().last() {
-        Some(c) if c.is_ascii_digit() || *c == b'}' || *c == b')' || *c == b'.' || ends_with_command => head,
+        Some(c)
+            if c.is_ascii_digit()
+                || *c == b'}'
+                || *c == b')'
+                || *c == b'.'
+                || ends_with_command =>
+        {
+            head
+        }
         _ => s,
     }
 }
@@ -281,7 +294,10 @@ pub(crate) fn normalize(raw: &str) -> Option<Normalized> {
     loop {
         let trimmed = t.trim_end_matches(['.', ';', ':', '!', ' ']);
         // Keep `5!` (a factorial) but drop sentence punctuation.
-        let trimmed = if t.ends_with('!') && trimmed.ends_with(|c: char| c.is_ascii_alphanumeric()) && !t.ends_with("!!") {
+        let trimmed = if t.ends_with('!')
+            && trimmed.ends_with(|c: char| c.is_ascii_alphanumeric())
+            && !t.ends_with("!!")
+        {
             t.trim_end_matches(['.', ';', ':', ' '])
         } else {
             trimmed
@@ -306,7 +322,11 @@ pub(crate) fn normalize(raw: &str) -> Option<Normalized> {
     if let Some(rest) = strip_member_prefix(&t) {
         t = rest.to_string();
     }
-    if t.is_empty() || t == "{}" { None } else { Some(Normalized { text: t, percent }) }
+    if t.is_empty() || t == "{}" {
+        None
+    } else {
+        Some(Normalized { text: t, percent })
+    }
 }
 
 fn strip_member_prefix(t: &str) -> Option<&str> {

@@ -13,7 +13,8 @@ fn agrees_with_math_verify() {
     let (mut total, mut agree) = (0usize, 0usize);
     let mut disagreements = Vec::new();
     for (n, line) in FIXTURE.lines().enumerate() {
-        let row: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("fixture line {}: {e}", n + 1));
+        let row: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("fixture line {}: {e}", n + 1));
         let field = |k: &str| row[k].as_str().unwrap_or_default().to_string();
         let (gold, response) = (field("gold"), field("response"));
         let mv = row["mv"].as_bool().unwrap_or(false);

@@ -47,11 +47,18 @@ impl LengthHarmonizing {
     }
     /// The reference code's form: clipped to `[-2, 4]`; z-score it over the dataset.
     pub fn reference_code(lambda: f32) -> Self {
-        LengthHarmonizing { lambda, clip: Some(Self::REFERENCE_CLIP) }
+        LengthHarmonizing {
+            lambda,
+            clip: Some(Self::REFERENCE_CLIP),
+        }
     }
     /// `DatasetZScore` for the clipped (reference-code) form, `None` for the paper form.
     pub fn default_normalization(&self) -> crate::Normalization {
-        if self.clip.is_some() { crate::Normalization::DatasetZScore } else { crate::Normalization::None }
+        if self.clip.is_some() {
+            crate::Normalization::DatasetZScore
+        } else {
+            crate::Normalization::None
+        }
     }
 }
 
@@ -94,7 +101,9 @@ impl KimiLength {
     /// `c + weight * lam`, the way Kimi k1.5 uses the term. With `weight <= 1` a correct
     /// sample (>= 1 - weight/2) always beats a wrong one (<= 0).
     pub fn with_correctness(weight: f32) -> WeightedSum {
-        WeightedSum::new("kimi_k1_5").with(1.0, Correctness).with(weight, KimiLength)
+        WeightedSum::new("kimi_k1_5")
+            .with(1.0, Correctness)
+            .with(weight, KimiLength)
     }
 }
 
@@ -263,7 +272,10 @@ pub struct L1Exact {
 impl L1Exact {
     /// `alpha = 0.0003`.
     pub fn new(target: TargetLength) -> Self {
-        L1Exact { alpha: 0.0003, target }
+        L1Exact {
+            alpha: 0.0003,
+            target,
+        }
     }
 }
 
@@ -292,7 +304,11 @@ pub struct L1Max {
 impl L1Max {
     /// `alpha = 0.0003`, `delta = 0.5`.
     pub fn new(target: TargetLength) -> Self {
-        L1Max { alpha: 0.0003, delta: 0.5, target }
+        L1Max {
+            alpha: 0.0003,
+            delta: 0.5,
+            target,
+        }
     }
 }
 
@@ -302,7 +318,8 @@ impl Reward for L1Max {
     }
     fn reward(&self, ctx: &RewardContext<'_>) -> Option<f32> {
         let n = self.target.get(ctx.problem_id)? as f64;
-        let v = (f64::from(self.alpha) * (n - ctx.length as f64) + f64::from(self.delta)).clamp(0.0, 1.0);
+        let v = (f64::from(self.alpha) * (n - ctx.length as f64) + f64::from(self.delta))
+            .clamp(0.0, 1.0);
         finite(ctx.correctness() * v)
     }
 }
@@ -356,7 +373,10 @@ pub struct ShorterBetter {
 
 impl Default for ShorterBetter {
     fn default() -> Self {
-        ShorterBetter { alpha: 2.0, beta: 0.001 }
+        ShorterBetter {
+            alpha: 2.0,
+            beta: 0.001,
+        }
     }
 }
 
@@ -365,7 +385,10 @@ impl Reward for ShorterBetter {
         "shorter_better"
     }
     fn reward(&self, ctx: &RewardContext<'_>) -> Option<f32> {
-        let sol = ctx.reference.shortest_correct.map_or(ctx.reference.mean_length, |l| l as f64);
+        let sol = ctx
+            .reference
+            .shortest_correct
+            .map_or(ctx.reference.mean_length, |l| l as f64);
         finite(
             f64::from(self.alpha) * ctx.correctness()
                 - f64::from(self.beta) * (sol - ctx.length as f64).abs(),
@@ -407,6 +430,12 @@ impl Reward for ThinkPruneCap {
         "thinkprune"
     }
     fn reward(&self, ctx: &RewardContext<'_>) -> Option<f32> {
-        Some(if ctx.correct && !ctx.truncated && ctx.length <= self.limit { 1.0 } else { 0.0 })
+        Some(
+            if ctx.correct && !ctx.truncated && ctx.length <= self.limit {
+                1.0
+            } else {
+                0.0
+            },
+        )
     }
 }

@@ -9,8 +9,8 @@
 mod family;
 
 pub use family::{
-    AroraZanette, Cosine, DapoOverlong, KimiLength, L1Exact, L1Max, LengthHarmonizing, ShorterBetter,
-    TargetLength, ThinkPruneCap,
+    AroraZanette, Cosine, DapoOverlong, KimiLength, L1Exact, L1Max, LengthHarmonizing,
+    ShorterBetter, TargetLength, ThinkPruneCap,
 };
 
 use serde::{Deserialize, Serialize};
@@ -74,7 +74,11 @@ impl ReferenceStats {
         }
         let k = samples.len();
         let mean_length = samples.iter().map(|s| s.length as f64).sum::<f64>() / k as f64;
-        let correct: Vec<f64> = samples.iter().filter(|s| s.correct).map(|s| s.length as f64).collect();
+        let correct: Vec<f64> = samples
+            .iter()
+            .filter(|s| s.correct)
+            .map(|s| s.length as f64)
+            .collect();
         let mean_accuracy = correct.len() as f64 / k as f64;
         let (correct_length_mean, correct_length_std) = if correct.is_empty() {
             (None, None)
@@ -209,7 +213,10 @@ pub struct FnReward<F> {
 impl<F: Fn(&RewardContext<'_>) -> Option<f32>> FnReward<F> {
     /// Wraps `f` under `name`.
     pub fn new(name: impl Into<String>, f: F) -> Self {
-        FnReward { name: name.into(), f }
+        FnReward {
+            name: name.into(),
+            f,
+        }
     }
 }
 
@@ -259,7 +266,11 @@ impl<R: Reward> SuccessGated<R> {
     /// Gates `inner`; wrong samples get 0.
     pub fn new(inner: R) -> Self {
         let name = format!("gated_{}", inner.name());
-        SuccessGated { inner, wrong: 0.0, name }
+        SuccessGated {
+            inner,
+            wrong: 0.0,
+            name,
+        }
     }
     /// Sets the reward of a wrong sample.
     pub fn with_wrong(mut self, wrong: f32) -> Self {
@@ -276,7 +287,9 @@ impl<R: Reward + Send + Sync + 'static> SuccessGated<R> {
     /// `c + gated(inner)`: correctness plus the gated term.
     pub fn with_correctness(self) -> WeightedSum {
         let name = format!("correctness_plus_{}", self.name);
-        WeightedSum::new(name).with(1.0, Correctness).with(1.0, self)
+        WeightedSum::new(name)
+            .with(1.0, Correctness)
+            .with(1.0, self)
     }
 }
 
@@ -285,7 +298,11 @@ impl<R: Reward> Reward for SuccessGated<R> {
         &self.name
     }
     fn reward(&self, ctx: &RewardContext<'_>) -> Option<f32> {
-        if ctx.correct { self.inner.reward(ctx) } else { Some(self.wrong) }
+        if ctx.correct {
+            self.inner.reward(ctx)
+        } else {
+            Some(self.wrong)
+        }
     }
 }
 
@@ -308,7 +325,10 @@ pub struct WeightedSum {
 impl WeightedSum {
     /// An empty sum (rewards 0) named `name`.
     pub fn new(name: impl Into<String>) -> Self {
-        WeightedSum { name: name.into(), terms: Vec::new() }
+        WeightedSum {
+            name: name.into(),
+            terms: Vec::new(),
+        }
     }
     /// Adds `weight * reward`.
     pub fn with(mut self, weight: f32, reward: impl Reward + Send + Sync + 'static) -> Self {
@@ -390,7 +410,12 @@ impl Normalization {
 /// assert_eq!(z[3], None);
 /// ```
 pub fn z_scores(values: &[Option<f32>]) -> Vec<Option<f32>> {
-    let present: Vec<f64> = values.iter().flatten().map(|&v| f64::from(v)).filter(|v| v.is_finite()).collect();
+    let present: Vec<f64> = values
+        .iter()
+        .flatten()
+        .map(|&v| f64::from(v))
+        .filter(|v| v.is_finite())
+        .collect();
     if present.is_empty() {
         return values.iter().map(|_| None).collect();
     }
@@ -404,7 +429,11 @@ pub fn z_scores(values: &[Option<f32>]) -> Vec<Option<f32>> {
             if !v.is_finite() {
                 return None;
             }
-            Some(if std > 1e-12 { ((v - mean) / std) as f32 } else { 0.0 })
+            Some(if std > 1e-12 {
+                ((v - mean) / std) as f32
+            } else {
+                0.0
+            })
         })
         .collect()
 }
@@ -428,7 +457,9 @@ pub fn score<R: Reward + ?Sized>(
     contexts: &[RewardContext<'_>],
     normalization: Normalization,
 ) -> Vec<Option<f32>> {
-    let raw: Vec<(&str, Option<f32>)> =
-        contexts.iter().map(|c| (c.problem_id, reward.reward(c).filter(|r| r.is_finite()))).collect();
+    let raw: Vec<(&str, Option<f32>)> = contexts
+        .iter()
+        .map(|c| (c.problem_id, reward.reward(c).filter(|r| r.is_finite())))
+        .collect();
     normalization.apply(&raw)
 }

@@ -60,7 +60,7 @@ fn custom_reward_through_public_api() {
     assert_eq!(hesitation.count(GROUP[1].0), 4);
     let r: Vec<Option<f32>> = contexts.iter().map(|c| hesitation.reward(c)).collect();
     assert_eq!(r[0], Some(1.0)); // correct, no hesitation
-    assert!(r[1].is_some_and(|x| x < 1.0 && x >= 0.0)); // correct but hesitant
+    assert!(r[1].is_some_and(|x| (0.0..1.0).contains(&x))); // correct but hesitant
     assert_eq!(r[2], Some(0.0)); // wrong: gated, however short
     assert_eq!(r[3], Some(1.0 - 0.1 * 1000.0 / 800.0));
 

@@ -795,6 +795,7 @@ impl Parser {
     }
 
     /// The exponent after `^`: a braced group, or a signed power (right associative).
+    /// Unlike TeX, `2^10` reads the whole number (plain-text answers mean 2^{10}).
     fn exponent(&mut self) -> R {
         self.enter()?;
         let e = match self.peek() {
@@ -802,12 +803,6 @@ impl Parser {
             Some(Tok::Op('-')) => {
                 self.pos += 1;
                 Expr::Neg(Box::new(self.exponent()?))
-            }
-            Some(Tok::Num(n)) if n.len() > 1 && !n.contains(['.', 'e', 'E']) => {
-                // TeX reads one digit after ^ (x^23 is x^2 3); answers that mean x^{23}
-                // almost never appear, but "2^10" in plain text means 2^{10}. Keep the
-                // plain-text reading: the whole number.
-                self.power()?
             }
             _ => self.power()?,
         };

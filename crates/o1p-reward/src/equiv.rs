@@ -43,6 +43,19 @@ enum Value {
 
 /// Whether `answer` is equivalent to `gold`. An empty or missing answer (or gold) is never
 /// equivalent to anything, not even another empty string.
+///
+/// ```
+/// use o1p_reward::is_equivalent;
+/// assert!(is_equivalent("1000", "1,000"));
+/// assert!(is_equivalent("\\frac{5}{2}", "2\\frac{1}{2}"));
+/// assert!(is_equivalent("50\\%", "0.5"));
+/// assert!(is_equivalent("2\\sqrt{3}", "\\sqrt{12}"));
+/// assert!(is_equivalent("5", "x = 5"));
+/// assert!(is_equivalent("\\{1, 2\\}", "\\{2, 1\\}"));
+/// assert!(is_equivalent("x^2-1", "(x-1)(x+1)"));
+/// assert!(!is_equivalent("(1, 2]", "[1, 2)"));
+/// assert!(!is_equivalent("", ""));
+/// ```
 pub fn is_equivalent(gold: &str, answer: &str) -> bool {
     let (g, a) = (gold.trim(), answer.trim());
     if g.is_empty() || a.is_empty() {

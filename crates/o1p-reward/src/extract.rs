@@ -111,6 +111,15 @@ pub fn extract_answer(response: &str, opts: &GradeOptions) -> Result<String, NoA
 /// Like [`extract_answer`], for a response the sampler reports as truncated (it hit the
 /// token limit): a missing or unclosed answer is reported as [`NoAnswer::Truncated`].
 /// Also returns where the answer came from.
+///
+/// ```
+/// use o1p_reward::{extract_with_source, AnswerSource, GradeOptions, NoAnswer};
+/// let opts = GradeOptions::default();
+/// assert_eq!(extract_with_source("#### 7", false, &opts), Ok(("7".to_string(), AnswerSource::Hashes)));
+/// assert_eq!(extract_with_source("so 2+2 = 4", false, &opts), Ok(("4".to_string(), AnswerSource::LastNumber)));
+/// // The sampler hit the limit: no guess from mid-reasoning numbers.
+/// assert_eq!(extract_with_source("so 2+2 = 4, wait", true, &opts), Err(NoAnswer::Truncated));
+/// ```
 pub fn extract_with_source(
     response: &str,
     truncated: bool,

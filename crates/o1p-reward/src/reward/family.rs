@@ -94,6 +94,19 @@ impl Reward for LengthHarmonizing {
 /// the correctness reward with a weight. Used alone it lets a short wrong answer (0) beat a
 /// long right one (-0.5); use [`KimiLength::with_correctness`]. `None` when the
 /// [`ReferenceStats`](crate::ReferenceStats) lack `min_length`/`max_length`.
+///
+/// ```
+/// use o1p_reward::{KimiLength, Reward, RewardContext, ReferenceStats, SampleOutcome};
+/// let s = |length, correct| SampleOutcome { length, correct, truncated: false };
+/// let stats = ReferenceStats::from_samples(&[s(100, true), s(300, false)]).unwrap();
+/// let ctx = |length, correct| RewardContext { problem_id: "p", gold: "1", response: "",
+///     length, truncated: false, correct, reference: &stats };
+/// assert_eq!(KimiLength.reward(&ctx(100, true)), Some(0.5));
+/// assert_eq!(KimiLength.reward(&ctx(100, false)), Some(0.0)); // min(0, 0.5)
+/// assert_eq!(KimiLength.reward(&ctx(300, false)), Some(-0.5));
+/// let kimi = KimiLength::with_correctness(1.0);
+/// assert_eq!(kimi.reward(&ctx(300, true)), Some(0.5));
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct KimiLength;
 
@@ -187,6 +200,18 @@ impl Reward for DapoOverlong {
 ///
 /// Defaults (the paper's): `r0_correct = 2`, `rT_correct = 1`, `r0_wrong = -10`,
 /// `rT_wrong = 0`, `exceed = -10`.
+///
+/// ```
+/// use o1p_reward::{Cosine, Reward, RewardContext, ReferenceStats, SampleOutcome};
+/// let stats = ReferenceStats::from_samples(&[SampleOutcome { length: 1, correct: true, truncated: false }]).unwrap();
+/// let ctx = |length, correct| RewardContext { problem_id: "p", gold: "1", response: "",
+///     length, truncated: false, correct, reference: &stats };
+/// let c = Cosine::new(1000);
+/// assert_eq!(c.reward(&ctx(0, true)), Some(2.0));
+/// assert_eq!(c.reward(&ctx(500, true)), Some(1.5));
+/// assert_eq!(c.reward(&ctx(0, false)), Some(-10.0));
+/// assert_eq!(c.reward(&ctx(2000, true)), Some(-10.0)); // over the limit
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Cosine {
     /// `T`, the maximum length.
@@ -261,6 +286,17 @@ impl TargetLength {
 
 /// L1 / LCPO-Exact (arXiv 2503.04697): `r = c - alpha * |n_target - L|`.
 /// `None` when the problem has no target. Paper: `alpha = 0.0003`.
+///
+/// ```
+/// use o1p_reward::{L1Exact, L1Max, Reward, RewardContext, ReferenceStats, SampleOutcome, TargetLength};
+/// let stats = ReferenceStats::from_samples(&[SampleOutcome { length: 1, correct: true, truncated: false }]).unwrap();
+/// let ctx = RewardContext { problem_id: "p", gold: "1", response: "", length: 1002,
+///     truncated: false, correct: true, reference: &stats };
+/// let exact = L1Exact { alpha: 0.25, target: TargetLength::Fixed(1000) };
+/// assert_eq!(exact.reward(&ctx), Some(0.5)); // 1 - 0.25 * 2
+/// let max = L1Max { alpha: 0.25, delta: 0.5, target: TargetLength::Fixed(1004) };
+/// assert_eq!(max.reward(&ctx), Some(1.0)); // clip(0.25 * 2 + 0.5, 0, 1)
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct L1Exact {
     /// Penalty per token of deviation.
@@ -330,6 +366,17 @@ impl Reward for L1Max {
 ///
 /// with mean and std over the *correct* samples of the group (population std; the
 /// normalised length is 0 when std is 0). `alpha` in [0, 1); paper sweeps 0.05 to 0.4.
+///
+/// ```
+/// use o1p_reward::{AroraZanette, Reward, RewardContext, ReferenceStats, SampleOutcome};
+/// let s = |length| SampleOutcome { length, correct: true, truncated: false };
+/// let stats = ReferenceStats::from_samples(&[s(100), s(300)]).unwrap(); // mean 200, std 100
+/// let ctx = |length| RewardContext { problem_id: "p", gold: "1", response: "",
+///     length, truncated: false, correct: true, reference: &stats };
+/// let az = AroraZanette { alpha: 0.2 };
+/// assert_eq!(az.reward(&ctx(200)), Some(0.9)); // 1 - 0.2 * sigmoid(0)
+/// assert!(az.reward(&ctx(100)) > az.reward(&ctx(300)));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AroraZanette {
     /// Strength of the length penalty.
@@ -362,7 +409,18 @@ impl Reward for AroraZanette {
 
 /// ShorterBetter (arXiv 2504.21370): `r = alpha * c - beta * |SOL - L|`, with `SOL` the
 /// shortest correct length of the group (the group's mean length if none is correct).
-/// Paper: `alpha = 2`, `beta = 0.001`.
+/// Paper: `alpha = 2`, `beta = 0.001`. Not success-gated: a correct answer far from `SOL`
+/// can score below a wrong one near it.
+///
+/// ```
+/// use o1p_reward::{ShorterBetter, Reward, RewardContext, ReferenceStats, SampleOutcome};
+/// let s = |length, correct| SampleOutcome { length, correct, truncated: false };
+/// let stats = ReferenceStats::from_samples(&[s(300, true), s(900, true)]).unwrap(); // SOL = 300
+/// let ctx = |length| RewardContext { problem_id: "p", gold: "1", response: "",
+///     length, truncated: false, correct: true, reference: &stats };
+/// assert_eq!(ShorterBetter::default().reward(&ctx(300)), Some(2.0));
+/// assert_eq!(ShorterBetter::default().reward(&ctx(900)), Some(1.4));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ShorterBetter {
     /// Correctness weight.

@@ -230,6 +230,11 @@ impl<F: Fn(&RewardContext<'_>) -> Option<f32>> Reward for FnReward<F> {
 }
 
 /// The plain correctness reward: `r = c` (1 if correct, 0 otherwise).
+///
+/// ```
+/// use o1p_reward::{Correctness, Reward};
+/// assert_eq!(Correctness.name(), "correctness");
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Correctness;
 

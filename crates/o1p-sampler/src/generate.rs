@@ -1,0 +1,365 @@
+//! The batched decoder loop and the token samplers.
+
+use burn::tensor::{Bool, Int, Tensor, TensorData};
+use o1p_model::{CausalLm, Tokenizer, token_logprobs};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// How to pick the next token.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SamplingParams {
+    /// Most tokens generated per sequence.
+    pub max_new_tokens: usize,
+    /// Softmax temperature; `0` means greedy (argmax).
+    pub temperature: f32,
+    /// Nucleus sampling: keep the smallest set of tokens whose probability reaches `top_p`.
+    pub top_p: f32,
+    /// Keep only the `top_k` most likely tokens; `0` disables.
+    pub top_k: usize,
+    /// Token ids that end a sequence (kept as its last token).
+    pub stop_ids: Vec<u32>,
+    /// Strings that end a sequence once the decoded completion contains one (needs a tokenizer).
+    pub stop_strings: Vec<String>,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        SamplingParams {
+            max_new_tokens: 256,
+            temperature: 0.0,
+            top_p: 1.0,
+            top_k: 0,
+            stop_ids: Vec::new(),
+            stop_strings: Vec::new(),
+        }
+    }
+}
+
+/// Why a sequence stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// It emitted one of the stop ids.
+    Eos,
+    /// Its text came to contain a stop string.
+    Stop,
+    /// It reached `max_new_tokens` (truncated).
+    Length,
+}
+
+/// One generated continuation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Completion {
+    /// The new tokens (the stop token included when there is one).
+    pub token_ids: Vec<u32>,
+    /// Log-probability of each new token under the model at temperature 1 (the reference
+    /// log-probs O1-Pruner's ratio needs, recorded for free while sampling).
+    pub logprobs: Vec<f32>,
+    /// Why it stopped.
+    pub finish_reason: FinishReason,
+}
+
+/// Generates one completion per prompt, decoding them as one batch.
+///
+/// `seeds[i]` seeds prompt `i`'s own sampler; greedy decoding ignores it. `tokenizer` is needed
+/// only for stop strings. `pad_id` may be any id in the vocabulary: padded positions are masked.
+///
+/// # Panics
+/// If `seeds.len() != prompts.len()` or a prompt is empty (callers validate user input first).
+pub fn generate(
+    model: &CausalLm,
+    prompts: &[Vec<u32>],
+    seeds: &[u64],
+    params: &SamplingParams,
+    tokenizer: Option<&Tokenizer>,
+) -> Vec<Completion> {
+    assert_eq!(prompts.len(), seeds.len(), "one seed per prompt");
+    assert!(prompts.iter().all(|p| !p.is_empty()), "empty prompt");
+    let n = prompts.len();
+    let mut done: Vec<Option<Completion>> = vec![None; n];
+    if n == 0 || params.max_new_tokens == 0 {
+        return prompts
+            .iter()
+            .map(|_| Completion {
+                token_ids: Vec::new(),
+                logprobs: Vec::new(),
+                finish_reason: FinishReason::Length,
+            })
+            .collect();
+    }
+    let device = model.model.embed_tokens.weight.device();
+    let vocab = model.vocab_size();
+    let mut rngs: Vec<ChaCha8Rng> = seeds
+        .iter()
+        .map(|&s| ChaCha8Rng::seed_from_u64(s))
+        .collect();
+
+    // Left-pad the prompts: row i has `pad[i]` masked positions, then its prompt.
+    let width = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    let pads: Vec<usize> = prompts.iter().map(|p| width - p.len()).collect();
+    let mut tokens = Vec::with_capacity(n * width);
+    let mut positions = Vec::with_capacity(n * width);
+    // `key_padding[row]` covers every cached position of the row; it grows by one per step.
+    let mut key_padding: Vec<Vec<bool>> = Vec::with_capacity(n);
+    for (prompt, &pad) in prompts.iter().zip(&pads) {
+        tokens.extend(std::iter::repeat_n(0i64, pad).chain(prompt.iter().map(|&t| t as i64)));
+        positions.extend(std::iter::repeat_n(0i64, pad).chain(0..prompt.len() as i64));
+        key_padding.push((0..width).map(|j| j < pad).collect());
+    }
+    let any_pad = pads.iter().any(|&p| p > 0);
+    let mut cache = model.new_cache();
+    let logits = model.forward_last(
+        Tensor::from_data(TensorData::new(tokens, [n, width]), &device),
+        Some(Tensor::from_data(
+            TensorData::new(positions, [n, width]),
+            &device,
+        )),
+        any_pad.then(|| mask_tensor(&key_padding, &device)),
+        Some(&mut cache),
+    );
+
+    // `active[k]` is the original index of batch row k.
+    let mut active: Vec<usize> = (0..n).collect();
+    let mut generated: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut logprobs: Vec<Vec<f32>> = vec![Vec::new(); n];
+    let mut next_pos: Vec<usize> = prompts.iter().map(Vec::len).collect();
+    let mut host_logits = logits.into_data().convert_dtype(burn::tensor::DType::F32);
+
+    loop {
+        let values: &[f32] = host_logits.as_slice().expect("f32 logits");
+        let mut step_tokens = Vec::with_capacity(active.len());
+        let mut still_active = Vec::with_capacity(active.len());
+        for (row, &i) in active.iter().enumerate() {
+            let row_logits = &values[row * vocab..(row + 1) * vocab];
+            let (token, logprob) = pick_token(row_logits, params, &mut rngs[i]);
+            generated[i].push(token);
+            logprobs[i].push(logprob);
+            let finish = if params.stop_ids.contains(&token) {
+                Some(FinishReason::Eos)
+            } else if hits_stop_string(&generated[i], params, tokenizer) {
+                Some(FinishReason::Stop)
+            } else if generated[i].len() >= params.max_new_tokens {
+                Some(FinishReason::Length)
+            } else {
+                None
+            };
+            match finish {
+                Some(reason) => {
+                    done[i] = Some(Completion {
+                        token_ids: std::mem::take(&mut generated[i]),
+                        logprobs: std::mem::take(&mut logprobs[i]),
+                        finish_reason: reason,
+                    });
+                }
+                None => {
+                    still_active.push((row, i));
+                    step_tokens.push(token);
+                }
+            }
+        }
+        if still_active.is_empty() {
+            break;
+        }
+        // Finished rows leave the batch and the cache, so later steps cost only what is left.
+        if still_active.len() < active.len() {
+            let rows: Vec<i64> = still_active.iter().map(|&(row, _)| row as i64).collect();
+            let keep = rows.len();
+            cache.retain_rows(Tensor::from_data(TensorData::new(rows, [keep]), &device));
+            key_padding = still_active
+                .iter()
+                .map(|&(row, _)| std::mem::take(&mut key_padding[row]))
+                .collect();
+        }
+        active = still_active.iter().map(|&(_, i)| i).collect();
+        let b = active.len();
+        let step_positions: Vec<i64> = active.iter().map(|&i| next_pos[i] as i64).collect();
+        for &i in &active {
+            next_pos[i] += 1;
+        }
+        key_padding.iter_mut().for_each(|row| row.push(false));
+        let step_tokens: Vec<i64> = step_tokens.into_iter().map(i64::from).collect();
+        let logits = model.forward_last(
+            Tensor::from_data(TensorData::new(step_tokens, [b, 1]), &device),
+            Some(Tensor::from_data(
+                TensorData::new(step_positions, [b, 1]),
+                &device,
+            )),
+            any_pad.then(|| mask_tensor(&key_padding, &device)),
+            Some(&mut cache),
+        );
+        host_logits = logits.into_data().convert_dtype(burn::tensor::DType::F32);
+    }
+    done.into_iter()
+        .map(|c| c.expect("every row finishes"))
+        .collect()
+}
+
+/// `log p(prompt[i] | prompt[..i])` for `i >= 1` (the first token has no prediction).
+///
+/// # Panics
+/// If the prompt is empty.
+pub fn prompt_logprobs(model: &CausalLm, prompt: &[u32]) -> Vec<f32> {
+    assert!(!prompt.is_empty(), "empty prompt");
+    let device = model.model.embed_tokens.weight.device();
+    let n = prompt.len();
+    if n == 1 {
+        return Vec::new();
+    }
+    let ids: Vec<i64> = prompt.iter().map(|&t| t as i64).collect();
+    let input =
+        Tensor::<2, Int>::from_data(TensorData::new(ids[..n - 1].to_vec(), [1, n - 1]), &device);
+    let targets =
+        Tensor::<2, Int>::from_data(TensorData::new(ids[1..].to_vec(), [1, n - 1]), &device);
+    let logits = model.forward(input, None, None, None);
+    token_logprobs(logits, targets)
+        .into_data()
+        .convert_dtype(burn::tensor::DType::F32)
+        .try_into_vec::<f32>()
+        .unwrap_or_default()
+}
+
+fn mask_tensor(rows: &[Vec<bool>], device: &burn::tensor::Device) -> Tensor<2, Bool> {
+    let (b, t) = (rows.len(), rows[0].len());
+    let flat: Vec<bool> = rows.iter().flatten().copied().collect();
+    Tensor::from_data(TensorData::new(flat, [b, t]), device)
+}
+
+fn hits_stop_string(
+    generated: &[u32],
+    params: &SamplingParams,
+    tokenizer: Option<&Tokenizer>,
+) -> bool {
+    let Some(tok) = tokenizer else { return false };
+    if params.stop_strings.is_empty() {
+        return false;
+    }
+    // Only the tail can contain a string that was just completed; decoding the last few tokens
+    // keeps this O(1) per step instead of O(length).
+    let longest = params
+        .stop_strings
+        .iter()
+        .map(|s| s.len())
+        .max()
+        .unwrap_or(0);
+    let tail_start = generated.len().saturating_sub(longest + 4);
+    match tok.decode(&generated[tail_start..], false) {
+        Ok(text) => params
+            .stop_strings
+            .iter()
+            .any(|s| text.contains(s.as_str())),
+        Err(_) => false,
+    }
+}
+
+/// Picks a token from one row of logits; returns it with its temperature-1 log-probability.
+fn pick_token(logits: &[f32], params: &SamplingParams, rng: &mut ChaCha8Rng) -> (u32, f32) {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let log_z = max as f64
+        + logits
+            .iter()
+            .map(|&l| ((l - max) as f64).exp())
+            .sum::<f64>()
+            .ln();
+    let logprob = |t: usize| (logits[t] as f64 - log_z) as f32;
+
+    if params.temperature <= 0.0 {
+        // Greedy; ties go to the lowest id, as torch.argmax does.
+        let best = logits
+            .iter()
+            .enumerate()
+            .fold(
+                (0, f32::NEG_INFINITY),
+                |acc, (i, &l)| if l > acc.1 { (i, l) } else { acc },
+            )
+            .0;
+        return (best as u32, logprob(best));
+    }
+
+    let inv_t = 1.0 / params.temperature as f64;
+    let mut candidates: Vec<(usize, f64)> = logits
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| (i, ((l - max) as f64 * inv_t).exp()))
+        .collect();
+    // Sorting by probability, ties by id, makes the draw reproducible across platforms.
+    candidates.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    if params.top_k > 0 {
+        candidates.truncate(params.top_k);
+    }
+    let total: f64 = candidates.iter().map(|c| c.1).sum();
+    if params.top_p < 1.0 {
+        let mut cumulative = 0.0;
+        let mut keep = 0;
+        for c in &candidates {
+            cumulative += c.1 / total;
+            keep += 1;
+            if cumulative >= params.top_p as f64 {
+                break;
+            }
+        }
+        candidates.truncate(keep.max(1));
+    }
+    let total: f64 = candidates.iter().map(|c| c.1).sum();
+    let mut u = rng.random::<f64>() * total;
+    for &(id, p) in &candidates {
+        if u < p {
+            return (id as u32, logprob(id));
+        }
+        u -= p;
+    }
+    let last = candidates.last().map_or(0, |c| c.0);
+    (last as u32, logprob(last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greedy_takes_argmax_and_reports_its_logprob() {
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let (t, lp) = pick_token(&[0.0, 2.0, 1.0], &SamplingParams::default(), &mut rng);
+        assert_eq!(t, 1);
+        let z = (1.0f64 + 2f64.exp() + 1f64.exp()).ln();
+        assert!((lp as f64 - (2.0 - z)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn top_k_one_is_greedy_and_top_p_keeps_the_nucleus() {
+        let logits = [0.0, 5.0, 4.9, -3.0];
+        let params = SamplingParams {
+            temperature: 1.0,
+            top_k: 1,
+            ..Default::default()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for _ in 0..50 {
+            assert_eq!(pick_token(&logits, &params, &mut rng).0, 1);
+        }
+        let params = SamplingParams {
+            temperature: 1.0,
+            top_p: 0.9,
+            ..Default::default()
+        };
+        for _ in 0..200 {
+            let t = pick_token(&logits, &params, &mut rng).0;
+            assert!(t == 1 || t == 2, "token {t} is outside the nucleus");
+        }
+    }
+
+    #[test]
+    fn sampling_follows_the_distribution() {
+        let logits = [0.0f32, (3.0f32).ln()]; // p = 0.25, 0.75
+        let params = SamplingParams {
+            temperature: 1.0,
+            ..Default::default()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let ones = (0..4000)
+            .filter(|_| pick_token(&logits, &params, &mut rng).0 == 1)
+            .count();
+        let frac = ones as f64 / 4000.0;
+        assert!((frac - 0.75).abs() < 0.03, "{frac}");
+    }
+}

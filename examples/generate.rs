@@ -1,0 +1,144 @@
+//! Generate a continuation of one prompt with a Hugging Face checkpoint.
+//!
+//! ```text
+//! cargo run --release --example generate -- --model DIR (--prompt TEXT | --prompt-ids 1,2,3)
+//!     [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S]
+//!     [--backend flex|wgpu|tch] [--json]
+//! ```
+//!
+//! Greedy unless `--temperature` is given. `--prompt-ids` needs no tokenizer files. With
+//! `--json`, stdout is exactly one JSON object:
+//! `{"prompt_ids": [...], "generated_ids": [...], "text": string|null,
+//!   "prompt_logprobs": [null, lp_1, ..., lp_{n-1}]}`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use burn::tensor::DType;
+use clap::Parser;
+use o1_pruner::model::{self, Backend, Tokenizer};
+use o1_pruner::sampler::{SamplingParams, generate, prompt_logprobs};
+
+#[derive(Parser, Debug)]
+#[command(about = "Generate text with a Qwen2 / Llama checkpoint")]
+struct Args {
+    /// Hugging Face model directory (config.json + safetensors [+ tokenizer.json]).
+    #[arg(long)]
+    model: PathBuf,
+    /// Prompt text (needs tokenizer.json in the model directory).
+    #[arg(
+        long,
+        conflicts_with = "prompt_ids",
+        required_unless_present = "prompt_ids"
+    )]
+    prompt: Option<String>,
+    /// Prompt as comma-separated token ids.
+    #[arg(long, value_delimiter = ',')]
+    prompt_ids: Option<Vec<u32>>,
+    /// Most tokens to generate.
+    #[arg(long, default_value_t = 64)]
+    max_new_tokens: usize,
+    /// Sampling temperature; greedy when absent.
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// Nucleus sampling threshold.
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    /// Seed of the sampler.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Burn backend.
+    #[arg(long, default_value = "flex")]
+    backend: Backend,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let device = args.backend.device()?;
+    let (model, config) = model::load_pretrained(&args.model, &device, DType::F32)
+        .with_context(|| format!("loading {}", args.model.display()))?;
+    let tokenizer = if args.model.join("tokenizer.json").is_file() {
+        Some(Tokenizer::from_dir(&args.model)?)
+    } else {
+        None
+    };
+    let prompt_ids = match (&args.prompt, &args.prompt_ids) {
+        (_, Some(ids)) => ids.clone(),
+        (Some(text), None) => {
+            let Some(tok) = &tokenizer else {
+                bail!(
+                    "--prompt needs {}/tokenizer.json; use --prompt-ids",
+                    args.model.display()
+                )
+            };
+            tok.encode(text, tok.special().add_bos)?
+        }
+        (None, None) => bail!("give --prompt or --prompt-ids"),
+    };
+    if prompt_ids.is_empty() {
+        bail!("the prompt is empty");
+    }
+    if let Some(&bad) = prompt_ids
+        .iter()
+        .find(|&&t| t as usize >= config.vocab_size)
+    {
+        bail!(
+            "token id {bad} is outside the vocabulary (size {})",
+            config.vocab_size
+        );
+    }
+    let stop_ids = match &tokenizer {
+        Some(tok) if !tok.special().stop_ids.is_empty() => tok.special().stop_ids.clone(),
+        _ => config.eos_token_ids.clone(),
+    };
+    let params = SamplingParams {
+        max_new_tokens: args.max_new_tokens,
+        temperature: args.temperature.unwrap_or(0.0),
+        top_p: args.top_p,
+        stop_ids,
+        ..Default::default()
+    };
+    let completion = generate(
+        &model,
+        std::slice::from_ref(&prompt_ids),
+        &[args.seed],
+        &params,
+        tokenizer.as_ref(),
+    )
+    .pop()
+    .context("no completion")?;
+    let text = match &tokenizer {
+        Some(tok) => Some(tok.decode(&completion.token_ids, true)?),
+        None => None,
+    };
+    if args.json {
+        let mut lps: Vec<Option<f32>> = vec![None];
+        lps.extend(prompt_logprobs(&model, &prompt_ids).into_iter().map(Some));
+        let out = serde_json::json!({
+            "prompt_ids": prompt_ids,
+            "generated_ids": completion.token_ids,
+            "text": text,
+            "prompt_logprobs": lps,
+        });
+        println!("{out}");
+    } else {
+        match text {
+            Some(t) => println!("{t}"),
+            None => println!("{:?}", completion.token_ids),
+        }
+    }
+    Ok(())
+}

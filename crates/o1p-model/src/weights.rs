@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use burn::module::Param;
+use burn::module::{Param, ParamId};
 use burn::nn::{Embedding, Linear};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use memmap2::Mmap;
@@ -361,18 +361,18 @@ impl Builder<'_> {
         } else {
             data
         };
-        Ok(Param::from_tensor(Tensor::from_data(
-            data,
-            (self.device, self.dtype),
-        )))
+        Ok(named_param(
+            name,
+            Tensor::from_data(data, (self.device, self.dtype)),
+        ))
     }
 
     fn param1(&mut self, name: &str, len: usize, kind: TensorKind) -> Result<Param<Tensor<1>>> {
         let data = self.data(name, &[len], kind)?;
-        Ok(Param::from_tensor(Tensor::from_data(
-            data,
-            (self.device, self.dtype),
-        )))
+        Ok(named_param(
+            name,
+            Tensor::from_data(data, (self.device, self.dtype)),
+        ))
     }
 
     fn linear(&mut self, prefix: &str, d_in: usize, d_out: usize, bias: bool) -> Result<Linear> {
@@ -396,6 +396,24 @@ impl Builder<'_> {
             eps,
         })
     }
+}
+
+/// A trainable parameter whose id is a hash of its checkpoint name.
+///
+/// Burn's optimizers key their state by parameter id. Deriving the id from the name (instead of
+/// a random id per load) means a model reloaded from a checkpoint matches the optimizer state
+/// saved beside it, which is what makes training resumable from Hugging Face files.
+fn named_param<const D: usize>(name: &str, tensor: Tensor<D>) -> Param<Tensor<D>> {
+    let mut param = Param::from_tensor(tensor);
+    param.id = ParamId::from(param_id_of(name));
+    param
+}
+
+/// FNV-1a of the tensor name: stable across runs, platforms and Rust versions.
+pub fn param_id_of(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// Transposes a rank-2 tensor's data on the host, whatever its element width.

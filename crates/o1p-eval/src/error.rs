@@ -94,6 +94,38 @@ pub enum EvalError {
         /// The file.
         path: PathBuf,
     },
+    /// Loading problems or rendering a prompt failed (o1p-data).
+    #[error(transparent)]
+    Data(#[from] o1p_data::DataError),
+    /// Loading a model or tokenizer, or tokenizing, failed (o1p-model).
+    #[error(transparent)]
+    Model(#[from] o1p_model::ModelError),
+    /// A problem's prompt cannot be fed to the model (empty, or a token outside the model's
+    /// vocabulary: a tokenizer that does not belong to the model).
+    #[error("benchmark {benchmark:?}, problem {problem_id:?}: {problem}")]
+    BadPrompt {
+        /// The benchmark.
+        benchmark: String,
+        /// The problem.
+        problem_id: String,
+        /// What is wrong with its prompt.
+        problem: String,
+    },
+    /// A results file was written with other generation settings than the ones asked for, so
+    /// resuming into it would mix two experiments.
+    #[error(
+        "{}: its records were generated with other settings; use another output \
+         directory or delete the file to start over\n  file:      {existing}\n  requested: {requested}",
+        path.display()
+    )]
+    SettingsMismatch {
+        /// The results file.
+        path: PathBuf,
+        /// The settings recorded next to it (JSON).
+        existing: String,
+        /// The settings of this run (JSON).
+        requested: String,
+    },
     /// The plotting crate reported an error while drawing.
     #[error("{}: drawing failed: {message}", path.display())]
     Plot {

@@ -1,8 +1,8 @@
 //! Evaluation for O1-Pruner: turn graded responses into the numbers and pictures the paper
 //! reports.
 //!
-//! The crate knows nothing about models or Burn: a generation driver (elsewhere) writes one
-//! [`EvalRecord`] per response to a JSONL file, and everything here works from those records.
+//! A generation driver ([`run`]) writes one [`EvalRecord`] per response to a JSONL file, and
+//! everything else here works from those records (only [`run`] touches models and Burn).
 //!
 //! - [`record`]: the record type and its crash-tolerant JSONL files ([`JsonlWriter::resume`]).
 //! - [`metrics`]: accuracy (greedy or pass@1), maj@k, lengths, truncation and no-answer rates,
@@ -13,6 +13,8 @@
 //!   difficulty, before and after pruning.
 //! - [`report`]: several labelled runs on several benchmarks in one table per benchmark plus
 //!   an average, as Markdown and JSON (with the quickstart's two-run summary).
+//! - [`run`]: the driver: evaluate a model on benchmark files with o1p-sampler (greedy or k
+//!   samples, batched, resumable), then write report.json, report.md and the plots.
 //! - [`plot`]: length histograms, accuracy per quartile and length per difficulty, as SVG or
 //!   PNG, drawn by plotters with an embedded font (no system font libraries needed).
 //!
@@ -40,6 +42,7 @@ pub mod metrics;
 pub mod plot;
 pub mod record;
 pub mod report;
+pub mod run;
 
 pub use aes::{AesScore, AesWeights, aes, mean_aes};
 pub use bootstrap::{BootstrapConfig, ConfidenceInterval, bootstrap_ci};

@@ -258,13 +258,20 @@ impl JsonlWriter {
         self.out.flush().map_err(|e| EvalError::io(&self.path, e))
     }
 
+    /// Appends any serialisable value as one line (the driver's record-plus-response lines,
+    /// which [`read_jsonl`] reads back as records).
+    pub(crate) fn append_serialized<T: Serialize>(&mut self, value: &T) -> Result<()> {
+        write_line(&mut self.out, value, &self.path)?;
+        self.out.flush().map_err(|e| EvalError::io(&self.path, e))
+    }
+
     /// The file being written.
     pub fn path(&self) -> &Path {
         &self.path
     }
 }
 
-fn write_line(out: &mut impl Write, record: &EvalRecord, path: &Path) -> Result<()> {
+fn write_line<T: Serialize + ?Sized>(out: &mut impl Write, record: &T, path: &Path) -> Result<()> {
     // Serialise first, then write line + newline in one call: a crash leaves either the whole
     // line or an unterminated fragment, which the reader recognises as torn.
     let mut line = serde_json::to_vec(record).map_err(|source| EvalError::Serialize {

@@ -1,0 +1,366 @@
+//! Run configuration: one TOML file covers a whole run. Unknown keys are errors.
+//!
+//! Presets reproduce the paper's recipes ([`TrainConfig::preset`]): `marco-o1-7b` (full
+//! fine-tune, lr 2e-7, lambda 2, cutoff 3072), `qwq-32b` (last 48 layers, lr 2e-6, lambda 5,
+//! cutoff 4096), both 1 epoch, effective batch 32, warmup 0.1, max grad norm 10, and `demo` for
+//! the embedded demo model.
+
+use std::path::{Path, PathBuf};
+
+use o1p_reward::Normalization;
+use serde::{Deserialize, Serialize};
+
+use crate::data::RewardConfig;
+use crate::error::{Result, TrainError};
+use crate::loss::{PolicyLossConfig, RatioMode};
+
+/// Which objective to train with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "method", deny_unknown_fields)]
+pub enum Method {
+    /// O1-Pruner's clipped off-policy length-harmonizing objective.
+    #[default]
+    O1Pruner,
+    /// SFT on the `per_problem` shortest correct samples of each problem.
+    Sft {
+        /// Samples per problem (paper: 2).
+        #[serde(default = "two")]
+        per_problem: usize,
+    },
+    /// DPO with chosen = the shortest correct, rejected = the longest sample.
+    Dpo {
+        /// Inverse temperature (paper: 0.1).
+        #[serde(default = "beta")]
+        beta: f32,
+        /// Chosen samples per problem (paper: 2).
+        #[serde(default = "two")]
+        per_problem: usize,
+    },
+}
+
+fn two() -> usize {
+    2
+}
+fn beta() -> f32 {
+    0.1
+}
+
+/// Where the reference log-probs come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferenceMode {
+    /// Computed once before training with the initial model and cached in the run directory.
+    #[default]
+    Precomputed,
+    /// Computed per micro-batch by a frozen copy of the initial model (more compute, no cache).
+    FrozenCopy,
+}
+
+/// Optimisation and batching.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimConfig {
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Final learning rate of the cosine, as a fraction of `lr`.
+    pub min_lr_ratio: f64,
+    /// Fraction of the steps spent in linear warmup.
+    pub warmup_ratio: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f32,
+    /// AdamW beta1.
+    pub beta1: f32,
+    /// AdamW beta2.
+    pub beta2: f32,
+    /// Clip the global gradient norm to this (0 disables).
+    pub max_grad_norm: f64,
+    /// Sequences per optimizer step (the effective batch).
+    pub batch_size: usize,
+    /// Most padded tokens in one micro-batch; a step is split into micro-batches under it and
+    /// their gradients accumulated.
+    pub token_budget: usize,
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Cutoff: prompt + response tokens beyond this are cut from the response (counted).
+    pub max_seq_len: usize,
+    /// Train only the last N decoder layers (the paper's QwQ "freeze tuning"); `None` trains all.
+    pub trainable_last_layers: Option<usize>,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        OptimConfig {
+            lr: 1e-5,
+            min_lr_ratio: 0.0,
+            warmup_ratio: 0.1,
+            weight_decay: 0.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            max_grad_norm: 10.0,
+            batch_size: 32,
+            token_budget: 16_384,
+            epochs: 1,
+            max_seq_len: 4096,
+            trainable_last_layers: None,
+        }
+    }
+}
+
+/// A whole run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Hugging Face directory of the model to prune (also the reference model).
+    pub model: PathBuf,
+    /// The pre-sampling output: a `samples.jsonl` file or the directory holding it.
+    pub samples: PathBuf,
+    /// Run directory: checkpoints, metrics and the exported model (`<out>/model`).
+    pub out: PathBuf,
+    /// Burn backend (flex, wgpu, tch).
+    #[serde(default = "flex")]
+    pub backend: String,
+    /// Parameter dtype: `f32` or `bf16`.
+    #[serde(default = "f32_name")]
+    pub dtype: String,
+    /// Seed of data order and sample selection.
+    #[serde(default)]
+    pub seed: u64,
+    /// Write a checkpoint every N optimizer steps (0: only at the end).
+    #[serde(default = "fifty")]
+    pub checkpoint_every: usize,
+    /// The objective.
+    #[serde(default)]
+    pub method: Method,
+    /// O1-Pruner's reward.
+    #[serde(default)]
+    pub reward: RewardConfig,
+    /// O1-Pruner's clipped loss.
+    #[serde(default)]
+    pub loss: PolicyLossConfig,
+    /// Reference log-probs.
+    #[serde(default)]
+    pub reference: ReferenceMode,
+    /// Optimisation.
+    #[serde(default)]
+    pub optim: OptimConfig,
+}
+
+fn flex() -> String {
+    "flex".into()
+}
+fn f32_name() -> String {
+    "f32".into()
+}
+fn fifty() -> usize {
+    50
+}
+
+impl TrainConfig {
+    /// Reads and validates a TOML run config.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(crate::error::io(path))?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Parses and validates TOML; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: impl Into<PathBuf>) -> Result<Self> {
+        let origin = origin.into();
+        let config: TrainConfig = toml::from_str(text).map_err(|e| TrainError::Config {
+            path: origin.clone(),
+            problem: e.to_string(),
+        })?;
+        config.validate(&origin)?;
+        Ok(config)
+    }
+
+    /// The TOML text of this config.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// A named preset (`marco-o1-7b`, `qwq-32b`, `demo`) for the given paths.
+    ///
+    /// ```
+    /// use o1p_trainer::TrainConfig;
+    /// let c = TrainConfig::preset("qwq-32b", "m".into(), "s".into(), "o".into()).unwrap();
+    /// assert_eq!(c.optim.trainable_last_layers, Some(48));
+    /// assert_eq!(c.reward.lambda, 5.0);
+    /// ```
+    pub fn preset(name: &str, model: PathBuf, samples: PathBuf, out: PathBuf) -> Result<Self> {
+        let paper_optim = |lr: f64, cutoff: usize, last: Option<usize>| OptimConfig {
+            lr,
+            warmup_ratio: 0.1,
+            max_grad_norm: 10.0,
+            batch_size: 32,
+            epochs: 1,
+            max_seq_len: cutoff,
+            trainable_last_layers: last,
+            ..Default::default()
+        };
+        // The reference code's reward handling (clip, z-score, 2 of K samples, per-token-mean
+        // ratio); the paper's Eq. 7 form is `RatioMode::Sequence` without clip/normalisation.
+        let reference_reward = |lambda: f32| RewardConfig {
+            lambda,
+            clip: Some((-2.0, 4.0)),
+            normalization: Normalization::DatasetZScore,
+            samples_per_problem: 2,
+        };
+        let reference_loss = PolicyLossConfig {
+            ratio: RatioMode::TokenMean,
+            ..Default::default()
+        };
+        let base = TrainConfig {
+            model,
+            samples,
+            out,
+            backend: flex(),
+            dtype: "bf16".into(),
+            seed: 42,
+            checkpoint_every: 50,
+            method: Method::O1Pruner,
+            reward: reference_reward(2.0),
+            loss: reference_loss,
+            reference: ReferenceMode::Precomputed,
+            optim: OptimConfig::default(),
+        };
+        let config = match name {
+            "marco-o1-7b" => TrainConfig {
+                optim: paper_optim(2e-7, 3072, None),
+                ..base
+            },
+            "qwq-32b" => TrainConfig {
+                reward: reference_reward(5.0),
+                optim: paper_optim(2e-6, 4096, Some(48)),
+                ..base
+            },
+            "demo" => TrainConfig {
+                dtype: "f32".into(),
+                seed: 0,
+                checkpoint_every: 10,
+                reward: RewardConfig {
+                    samples_per_problem: 0,
+                    ..reference_reward(2.0)
+                },
+                optim: OptimConfig {
+                    lr: 1e-4,
+                    warmup_ratio: 0.1,
+                    max_grad_norm: 10.0,
+                    batch_size: 32,
+                    token_budget: 8192,
+                    epochs: 1,
+                    max_seq_len: 512,
+                    ..Default::default()
+                },
+                ..base
+            },
+            other => {
+                return Err(TrainError::Config {
+                    path: "<preset>".into(),
+                    problem: format!(
+                        "unknown preset `{other}` (known: marco-o1-7b, qwq-32b, demo)"
+                    ),
+                });
+            }
+        };
+        Ok(config)
+    }
+
+    /// Rejects values and combinations that cannot work, saying what to do instead.
+    pub fn validate(&self, origin: &Path) -> Result<()> {
+        let bad = |problem: String| {
+            Err(TrainError::Config {
+                path: origin.to_path_buf(),
+                problem,
+            })
+        };
+        let o = &self.optim;
+        if !(o.lr > 0.0 && o.lr.is_finite()) {
+            return bad(format!("optim.lr must be a positive number, got {}", o.lr));
+        }
+        if o.batch_size == 0 || o.epochs == 0 || o.max_seq_len < 2 || o.token_budget == 0 {
+            return bad(
+                "optim.batch_size, epochs and token_budget must be > 0, max_seq_len >= 2".into(),
+            );
+        }
+        if !(0.0..1.0).contains(&o.warmup_ratio) {
+            return bad(format!(
+                "optim.warmup_ratio must be in [0, 1), got {}",
+                o.warmup_ratio
+            ));
+        }
+        if !(self.loss.eps > 0.0 && self.loss.eps < 1.0) {
+            return bad(format!("loss.eps must be in (0, 1), got {}", self.loss.eps));
+        }
+        if let Some((lo, hi)) = self.reward.clip
+            && lo >= hi
+        {
+            return bad(format!("reward.clip [{lo}, {hi}] is empty"));
+        }
+        if !matches!(self.dtype.as_str(), "f32" | "bf16" | "f16") {
+            return bad(format!(
+                "dtype must be f32, bf16 or f16, got `{}`",
+                self.dtype
+            ));
+        }
+        if let Method::Dpo { beta, .. } = self.method
+            && beta <= 0.0
+        {
+            return bad("method.beta must be > 0 for DPO".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let text = "model = 'm'\nsamples = 's'\nout = 'o'\nlearning_rate = 1.0\n";
+        let err = TrainConfig::from_toml(text, "run.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("run.toml") && err.contains("learning_rate"),
+            "{err}"
+        );
+        let text = "model = 'm'\nsamples = 's'\nout = 'o'\n[optim]\nlrr = 1.0\n";
+        assert!(TrainConfig::from_toml(text, "run.toml").is_err());
+    }
+
+    #[test]
+    fn presets_round_trip_through_toml() {
+        for name in ["marco-o1-7b", "qwq-32b", "demo"] {
+            let c = TrainConfig::preset(name, "m".into(), "s".into(), "o".into()).unwrap();
+            let back = TrainConfig::from_toml(&c.to_toml(), "x").unwrap();
+            assert_eq!(c, back, "{name}");
+        }
+        let marco = TrainConfig::preset("marco-o1-7b", "m".into(), "s".into(), "o".into()).unwrap();
+        assert_eq!(
+            (marco.optim.lr, marco.optim.max_seq_len, marco.reward.lambda),
+            (2e-7, 3072, 2.0)
+        );
+    }
+
+    #[test]
+    fn methods_parse_with_defaults() {
+        let text = "model = 'm'\nsamples = 's'\nout = 'o'\n[method]\nmethod = 'dpo'\n";
+        let c = TrainConfig::from_toml(text, "x").unwrap();
+        assert_eq!(
+            c.method,
+            Method::Dpo {
+                beta: 0.1,
+                per_problem: 2
+            }
+        );
+        let bad = "model = 'm'\nsamples = 's'\nout = 'o'\n[loss]\neps = 1.5\n";
+        assert!(
+            TrainConfig::from_toml(bad, "x")
+                .unwrap_err()
+                .to_string()
+                .contains("eps")
+        );
+    }
+}

@@ -1,0 +1,569 @@
+//! The training loop. It reads top to bottom like nanoGPT's train.py: prepare the data order
+//! and the reference log-probs, resume if a checkpoint exists, then one loop of
+//! (set lr -> micro-batches forward/backward, accumulated -> clip -> step -> log -> checkpoint).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
+use burn::tensor::{DType, Device};
+use o1p_model::{CausalLm, ModelConfig, token_logprobs, weights};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::batch::{self, BatchTensors};
+use crate::config::{OptimConfig, ReferenceMode};
+use crate::data::TrainExample;
+use crate::error::{Result, TrainError, io};
+use crate::loss::{PolicyLossConfig, PolicyStats, StepTotals, dpo_loss, policy_loss, sft_loss};
+use crate::schedule::{clip_global_norm, lr_at};
+
+/// The objective of a run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Objective {
+    /// O1-Pruner's clipped off-policy objective (advantages = the examples' advantages).
+    Policy(PolicyLossConfig),
+    /// Supervised fine-tuning on the examples' responses.
+    Sft,
+    /// DPO; examples come in (chosen, rejected) pairs.
+    Dpo {
+        /// Inverse temperature.
+        beta: f32,
+    },
+}
+
+impl Objective {
+    fn unit(&self) -> usize {
+        if matches!(self, Objective::Dpo { .. }) {
+            2
+        } else {
+            1
+        }
+    }
+    fn needs_reference(&self) -> bool {
+        !matches!(self, Objective::Sft)
+    }
+}
+
+/// Everything about a run that is not the model, the data or the objective.
+#[derive(Clone, Debug)]
+pub struct TrainSettings {
+    /// Optimisation and batching.
+    pub optim: OptimConfig,
+    /// Seed of the data order.
+    pub seed: u64,
+    /// Checkpoint every N steps (0: only at the end).
+    pub checkpoint_every: usize,
+    /// Where reference log-probs come from.
+    pub reference: ReferenceMode,
+    /// Parameter dtype for checkpoints reloaded on resume.
+    pub dtype: DType,
+    /// Show a progress bar.
+    pub progress: bool,
+    /// Stop after this many steps (for tests of resumption); `None` runs to the end.
+    pub stop_after: Option<usize>,
+}
+
+/// What a finished run reports.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct TrainReport {
+    /// Optimizer steps taken in total.
+    pub steps: usize,
+    /// Training sequences after the cutoff.
+    pub examples: usize,
+    /// Sequences whose response was cut at `max_seq_len`.
+    pub truncated: usize,
+    /// Sequences dropped because nothing of their response fit.
+    pub dropped: usize,
+    /// Loss of the last step.
+    pub final_loss: f64,
+    /// Wall time of this process's part of the run, seconds.
+    pub wall_seconds: f64,
+    /// Response tokens trained on per second (forward + backward + AdamW).
+    pub tokens_per_second: f64,
+    /// Step the run resumed from (0 for a fresh run).
+    pub resumed_from: usize,
+}
+
+/// One line of `metrics.jsonl` (names follow trl's).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StepMetrics {
+    /// Optimizer step (1-based).
+    pub step: usize,
+    /// Loss of the step.
+    pub loss: f64,
+    /// Mean raw reward of the step's sequences.
+    pub reward: f64,
+    /// Std of the raw rewards.
+    pub reward_std: f64,
+    /// Mean advantage used.
+    pub advantage: f64,
+    /// Mean importance ratio.
+    pub ratio_mean: f64,
+    /// Fraction of ratios on the clipped side.
+    pub clip_ratio: f64,
+    /// Mean k3 KL to the reference per response token.
+    pub kl: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Learning rate of the step.
+    pub lr: f64,
+    /// Response tokens per second.
+    pub tokens_per_second: f64,
+    /// Mean response length of the step's sequences.
+    #[serde(rename = "completions/mean_length")]
+    pub mean_length: f64,
+    /// Fraction of the run's sequences cut at the cutoff.
+    #[serde(rename = "completions/clipped_ratio")]
+    pub truncated_fraction: f64,
+}
+
+/// The checkpoint's bookkeeping (`state.json`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+struct CheckpointState {
+    step: usize,
+    total_steps: usize,
+    seed: u64,
+    /// The data order of the whole run, as unit indices.
+    order: Vec<usize>,
+    examples: usize,
+}
+
+/// Trains `model` (on an autodiff device) on `examples` and returns the trained model.
+///
+/// The run directory receives `metrics.jsonl`, `ref_logprobs.json` (precomputed reference) and
+/// `checkpoint/` (model in Hugging Face layout, optimizer state, `state.json`), replaced
+/// atomically every `checkpoint_every` steps. Called again with the same arguments after a
+/// crash, it resumes from the checkpoint and reaches the same final model.
+pub fn train(
+    model: CausalLm,
+    model_config: &ModelConfig,
+    mut examples: Vec<TrainExample>,
+    objective: Objective,
+    settings: &TrainSettings,
+    run_dir: &Path,
+) -> Result<(CausalLm, TrainReport)> {
+    let started = Instant::now();
+    let o = &settings.optim;
+    let device = model.model.embed_tokens.weight.device();
+    std::fs::create_dir_all(run_dir).map_err(io(run_dir))?;
+
+    // --- data: cutoff, then a seeded order of units (a DPO pair is one unit) over all epochs.
+    let unit = objective.unit();
+    let (truncated, dropped) = batch::apply_cutoff(&mut examples, o.max_seq_len, unit == 2);
+    if examples.is_empty() {
+        return Err(TrainError::NoExamples(format!(
+            "nothing left after the cutoff of {} tokens ({dropped} dropped)",
+            o.max_seq_len
+        )));
+    }
+    let units = examples.len() / unit;
+    let mut order = Vec::with_capacity(units * o.epochs);
+    for epoch in 0..o.epochs {
+        let mut idx: Vec<usize> = (0..units).collect();
+        idx.shuffle(&mut ChaCha8Rng::seed_from_u64(
+            settings.seed.wrapping_add(epoch as u64),
+        ));
+        order.extend(idx);
+    }
+    let total_steps = order.len().div_ceil(o.batch_size);
+    let warmup = (o.warmup_ratio * total_steps as f64).ceil() as usize;
+
+    // --- reference log-probs of the initial model (the policy at step 0).
+    let reference_model = model.valid();
+    let ref_logprobs = match (objective.needs_reference(), settings.reference) {
+        (true, ReferenceMode::Precomputed) => Some(precomputed_reference(
+            &reference_model,
+            &examples,
+            o.token_budget,
+            run_dir,
+        )?),
+        _ => None,
+    };
+
+    // --- model, optimizer, and resumption.
+    let mut optim = AdamWConfig::new()
+        .with_beta_1(o.beta1)
+        .with_beta_2(o.beta2)
+        .with_weight_decay(o.weight_decay)
+        .init();
+    let checkpoint_dir = run_dir.join("checkpoint");
+    let mut model = freeze_layers(model, o.trainable_last_layers);
+    let mut start = 0;
+    let state = CheckpointState {
+        step: 0,
+        total_steps,
+        seed: settings.seed,
+        order: order.clone(),
+        examples: examples.len(),
+    };
+    if let Some((saved, dir)) = load_checkpoint_state(run_dir)? {
+        if saved.order != state.order || saved.examples != state.examples {
+            return Err(TrainError::Config {
+                path: dir.join("state.json"),
+                problem: "the checkpoint belongs to a different run (data or seed changed); use a new --out".into(),
+            });
+        }
+        let mut source = weights::Checkpoint::open(dir.join("model"))?;
+        let reloaded = weights::build_model(model_config, &mut source, &device, settings.dtype)?;
+        model = freeze_layers(reloaded, o.trainable_last_layers);
+        let bytes =
+            std::fs::read(dir.join("optimizer.bpk")).map_err(io(dir.join("optimizer.bpk")))?;
+        optim = optim
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+            .map_err(|e| TrainError::OptimizerState {
+                path: dir.join("optimizer.bpk"),
+                problem: format!("{e:?}"),
+            })?;
+        start = saved.step;
+        tracing::info!(step = start, "resuming from checkpoint");
+    }
+    let metrics_path = run_dir.join("metrics.jsonl");
+    truncate_metrics(&metrics_path, start)?;
+    let mut metrics_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&metrics_path)
+        .map_err(io(&metrics_path))?;
+
+    let bar = progress_bar(settings.progress, total_steps, start);
+    let mut report = TrainReport {
+        examples: examples.len(),
+        truncated,
+        dropped,
+        resumed_from: start,
+        ..Default::default()
+    };
+    let mut trained_tokens = 0usize;
+    let last = settings
+        .stop_after
+        .map_or(total_steps, |n| n.min(total_steps));
+
+    // --- the loop.
+    for step in start..last {
+        let step_started = Instant::now();
+        let lr = lr_at(step, total_steps, warmup, o.lr, o.lr * o.min_lr_ratio);
+        let rows: Vec<usize> = order
+            [step * o.batch_size..((step + 1) * o.batch_size).min(order.len())]
+            .iter()
+            .flat_map(|&u| (u * unit)..(u * unit + unit))
+            .collect();
+        let step_examples: Vec<TrainExample> = rows.iter().map(|&i| examples[i].clone()).collect();
+        let step_refs: Option<Vec<Vec<f32>>> = ref_logprobs
+            .as_ref()
+            .map(|r| rows.iter().map(|&i| r[i].clone()).collect());
+        let totals = StepTotals {
+            sequences: step_examples.len() / unit,
+            tokens: step_examples.iter().map(|e| e.response_ids.len()).sum(),
+        };
+
+        // Gradients of all micro-batches are summed; each loss is already scaled by the step's
+        // totals, so the sum equals the loss of the whole step as one batch.
+        let lengths: Vec<usize> = step_examples.iter().map(TrainExample::len).collect();
+        let mut accumulated = GradientsAccumulator::<CausalLm>::new();
+        let mut step_loss = 0.0f64;
+        let mut stats = PolicyStats::default();
+        for micro in batch::pack(&lengths, unit, o.token_budget) {
+            let mut t = batch::tensors(&step_examples, &micro, step_refs.as_deref(), &device);
+            if t.ref_logp.is_none() && objective.needs_reference() {
+                t.ref_logp = Some(reference_batch(&reference_model, &t, &device));
+            }
+            let logits = model.forward(t.tokens.clone(), None, None, None);
+            let logp = token_logprobs(logits, t.targets.clone());
+            let loss = match objective {
+                Objective::Policy(cfg) => {
+                    let ref_logp = t.ref_logp.clone().expect("reference log-probs");
+                    let (loss, s) = policy_loss(
+                        logp,
+                        ref_logp,
+                        t.mask.clone(),
+                        t.advantages.clone(),
+                        &cfg,
+                        totals,
+                    );
+                    stats.ratio_sum += s.ratio_sum;
+                    stats.ratio_count += s.ratio_count;
+                    stats.clipped += s.clipped;
+                    stats.kl_sum += s.kl_sum;
+                    loss
+                }
+                Objective::Sft => sft_loss(logp, t.mask.clone(), totals),
+                Objective::Dpo { beta } => {
+                    let ref_logp = t.ref_logp.clone().expect("reference log-probs");
+                    dpo_loss(logp, ref_logp, t.mask.clone(), beta, totals).0
+                }
+            };
+            let value: f32 = loss.clone().into_scalar();
+            if !value.is_finite() {
+                return Err(TrainError::NonFinite {
+                    step: step + 1,
+                    value,
+                    checkpoint: checkpoint_dir.clone(),
+                });
+            }
+            step_loss += f64::from(value);
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            accumulated.accumulate(&model, grads);
+        }
+        let mut grads = accumulated.grads();
+        let grad_norm = clip_global_norm(&model, &mut grads, o.max_grad_norm);
+        model = optim.step(lr, model, grads);
+        trained_tokens += totals.tokens;
+
+        let rewards: Vec<f64> = step_examples.iter().map(|e| f64::from(e.reward)).collect();
+        let (reward, reward_std) = mean_std(&rewards);
+        let seconds = step_started.elapsed().as_secs_f64();
+        let m = StepMetrics {
+            step: step + 1,
+            loss: step_loss,
+            reward,
+            reward_std,
+            advantage: mean_std(
+                &step_examples
+                    .iter()
+                    .map(|e| f64::from(e.advantage))
+                    .collect::<Vec<_>>(),
+            )
+            .0,
+            ratio_mean: if stats.ratio_count > 0 {
+                stats.ratio_sum / stats.ratio_count as f64
+            } else {
+                1.0
+            },
+            clip_ratio: if stats.ratio_count > 0 {
+                stats.clipped as f64 / stats.ratio_count as f64
+            } else {
+                0.0
+            },
+            kl: stats.kl_sum / totals.tokens.max(1) as f64,
+            grad_norm,
+            lr,
+            tokens_per_second: totals.tokens as f64 / seconds.max(1e-9),
+            mean_length: totals.tokens as f64 / step_examples.len().max(1) as f64,
+            truncated_fraction: truncated as f64 / (examples.len() + dropped).max(1) as f64,
+        };
+        let line = serde_json::to_string(&m).unwrap_or_default();
+        writeln!(metrics_file, "{line}").map_err(io(&metrics_path))?;
+        metrics_file.flush().map_err(io(&metrics_path))?;
+        tracing::debug!(step = step + 1, loss = step_loss, grad_norm, lr, "step");
+        report.final_loss = step_loss;
+        report.steps = step + 1;
+        if let Some(bar) = &bar {
+            bar.set_position((step + 1) as u64);
+            bar.set_message(format!("loss {step_loss:.4}"));
+        }
+
+        let done = step + 1 == total_steps;
+        if !done && settings.checkpoint_every > 0 && (step + 1) % settings.checkpoint_every == 0 {
+            save_checkpoint(
+                &model,
+                model_config,
+                &optim,
+                &CheckpointState {
+                    step: step + 1,
+                    ..state.clone()
+                },
+                run_dir,
+            )?;
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    report.wall_seconds = started.elapsed().as_secs_f64();
+    report.tokens_per_second = trained_tokens as f64 / report.wall_seconds.max(1e-9);
+    Ok((model, report))
+}
+
+/// Keeps only the last `n` decoder layers trainable (embedding, final norm and head frozen too,
+/// as in LLaMA-Factory's freeze tuning). `None` trains everything.
+pub fn freeze_layers(mut model: CausalLm, trainable_last: Option<usize>) -> CausalLm {
+    let Some(n) = trainable_last else {
+        return model;
+    };
+    let layers = model.model.layers.len();
+    let first_trainable = layers.saturating_sub(n);
+    model.model.embed_tokens = model.model.embed_tokens.no_grad();
+    model.model.norm = model.model.norm.no_grad();
+    model.lm_head = model.lm_head.map(|h| h.no_grad());
+    model.model.layers = model
+        .model
+        .layers
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| if i < first_trainable { l.no_grad() } else { l })
+        .collect();
+    model
+}
+
+/// Reference log-probs of every example's response tokens, computed once with the initial
+/// model and cached in `run_dir/ref_logprobs.json` (reused when the examples are unchanged).
+fn precomputed_reference(
+    reference: &CausalLm,
+    examples: &[TrainExample],
+    token_budget: usize,
+    run_dir: &Path,
+) -> Result<Vec<Vec<f32>>> {
+    let path = run_dir.join("ref_logprobs.json");
+    let fingerprint = fingerprint(examples);
+    if let Ok(bytes) = std::fs::read(&path)
+        && let Ok(cached) = serde_json::from_slice::<CachedReference>(&bytes)
+        && cached.fingerprint == fingerprint
+        && cached.logprobs.len() == examples.len()
+    {
+        return Ok(cached.logprobs);
+    }
+    let device = reference.model.embed_tokens.weight.device();
+    let lengths: Vec<usize> = examples.iter().map(TrainExample::len).collect();
+    let mut out = vec![Vec::new(); examples.len()];
+    for micro in batch::pack(&lengths, 1, token_budget) {
+        let t = batch::tensors(examples, &micro, None, &device);
+        let lp = reference_batch(reference, &t, &device);
+        let width = lp.dims()[1];
+        let host = lp
+            .into_data()
+            .convert_dtype(DType::F32)
+            .try_into_vec::<f32>()
+            .unwrap_or_default();
+        for (row, &i) in micro.iter().enumerate() {
+            let p = examples[i].prompt_ids.len();
+            let r = examples[i].response_ids.len();
+            // Target position j predicts token j + 1; the response starts at token p.
+            out[i] = host[row * width + p - 1..row * width + p - 1 + r].to_vec();
+        }
+    }
+    let cached = CachedReference {
+        fingerprint,
+        logprobs: out,
+    };
+    let bytes = serde_json::to_vec(&cached).unwrap_or_default();
+    o1p_data::write_atomic(&path, &bytes)?;
+    Ok(cached.logprobs)
+}
+
+#[derive(Serialize, Deserialize)]
+struct CachedReference {
+    fingerprint: u64,
+    logprobs: Vec<Vec<f32>>,
+}
+
+fn fingerprint(examples: &[TrainExample]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let mut feed = |v: u64| h = (h ^ v).wrapping_mul(0x0000_0100_0000_01b3);
+    for e in examples {
+        feed(e.prompt_ids.len() as u64);
+        e.prompt_ids
+            .iter()
+            .chain(&e.response_ids)
+            .for_each(|&t| feed(u64::from(t)));
+        feed(u64::MAX);
+    }
+    h
+}
+
+/// Reference log-probs of a micro-batch (masked to response targets).
+fn reference_batch(
+    reference: &CausalLm,
+    t: &BatchTensors,
+    device: &Device,
+) -> burn::tensor::Tensor<2> {
+    let tokens = t.tokens.clone().to_device(device).inner();
+    let targets = t.targets.clone().to_device(device).inner();
+    let logits = reference.forward(tokens, None, None, None);
+    let lp = token_logprobs(logits, targets) * t.mask.clone().inner();
+    lp.detach()
+}
+
+fn save_checkpoint(
+    model: &CausalLm,
+    config: &ModelConfig,
+    optim: &burn::optim::ModuleOptimizer,
+    state: &CheckpointState,
+    run_dir: &Path,
+) -> Result<()> {
+    // Written to checkpoint.tmp, then swapped in by renames: a crash at any point leaves either
+    // the old or the new checkpoint complete (load_checkpoint_state falls back to .old).
+    let tmp = run_dir.join("checkpoint.tmp");
+    let current = run_dir.join("checkpoint");
+    let old = run_dir.join("checkpoint.old");
+    let _ = std::fs::remove_dir_all(&tmp);
+    weights::save_pretrained(model, config, tmp.join("model"))?;
+    let bytes = optim.into_bytes().map_err(|e| TrainError::OptimizerState {
+        path: tmp.join("optimizer.bpk"),
+        problem: format!("{e:?}"),
+    })?;
+    o1p_data::write_atomic(tmp.join("optimizer.bpk"), &bytes)?;
+    o1p_data::write_json_atomic(tmp.join("state.json"), state)?;
+    let _ = std::fs::remove_dir_all(&old);
+    if current.exists() {
+        std::fs::rename(&current, &old).map_err(io(&current))?;
+    }
+    std::fs::rename(&tmp, &current).map_err(io(&tmp))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+fn load_checkpoint_state(run_dir: &Path) -> Result<Option<(CheckpointState, PathBuf)>> {
+    for name in ["checkpoint", "checkpoint.old"] {
+        let dir = run_dir.join(name);
+        let path = dir.join("state.json");
+        if path.is_file() {
+            let bytes = std::fs::read(&path).map_err(io(&path))?;
+            let state: CheckpointState =
+                serde_json::from_slice(&bytes).map_err(|e| TrainError::Config {
+                    path: path.clone(),
+                    problem: e.to_string(),
+                })?;
+            return Ok(Some((state, dir)));
+        }
+    }
+    Ok(None)
+}
+
+/// Drops metric lines of steps after `step` (they belong to the part of a crashed run that the
+/// resumed run repeats).
+fn truncate_metrics(path: &Path, step: usize) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let kept: String = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v.get("step")?.as_u64())
+                .is_some_and(|s| s as usize <= step)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    o1p_data::write_atomic(path, kept.as_bytes())?;
+    Ok(())
+}
+
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    if v.is_empty() {
+        return (0.0, 0.0);
+    }
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64;
+    (mean, var.sqrt())
+}
+
+fn progress_bar(show: bool, total: usize, start: usize) -> Option<indicatif::ProgressBar> {
+    if !show {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "train [{bar:30}] {pos}/{len} steps {elapsed_precise} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_position(start as u64);
+    Some(bar)
+}

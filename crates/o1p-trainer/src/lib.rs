@@ -26,10 +26,12 @@ pub mod data;
 mod error;
 pub mod loss;
 pub mod pool;
+mod run;
 pub mod schedule;
 mod train;
 
 pub use config::{Method, OptimConfig, ReferenceMode, TrainConfig};
 pub use data::{PoolSample, RewardConfig, TrainExample};
 pub use error::{Result, TrainError};
+pub use run::{export, run, training_set};
 pub use train::{Objective, StepMetrics, TrainReport, TrainSettings, freeze_layers, train};

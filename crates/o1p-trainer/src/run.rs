@@ -1,0 +1,113 @@
+//! A whole run from a [`TrainConfig`]: load the model and the pool, build the method's training
+//! set, train, and export the result in Hugging Face layout (`<out>/model`) with the tokenizer
+//! files copied beside it, so the sampler, the evaluator and transformers all load it.
+
+use std::path::Path;
+
+use burn::tensor::DType;
+use o1p_model::{Backend, Tokenizer, load_pretrained, weights};
+
+use crate::config::{Method, TrainConfig};
+use crate::data::{self, PoolSample};
+use crate::error::{Result, TrainError};
+use crate::pool::load_pool;
+use crate::train::{Objective, TrainReport, TrainSettings, train};
+
+/// Tokenizer and config files copied next to an exported model.
+const TOKENIZER_FILES: [&str; 3] = [
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+];
+
+/// Runs `config` end to end and returns the report; the trained model is in `<out>/model`.
+pub fn run(config: &TrainConfig, progress: bool) -> Result<TrainReport> {
+    let backend: Backend = config.backend.parse()?;
+    let device = backend.autodiff_device()?;
+    let dtype = parse_dtype(&config.dtype);
+    let (model, model_config) = load_pretrained(&config.model, &device, dtype)?;
+    let tokenizer = Tokenizer::from_dir(&config.model)?;
+    let pool = load_pool(&config.samples, &tokenizer)?;
+    let (examples, objective) = training_set(config, &pool);
+    if examples.is_empty() {
+        return Err(TrainError::NoExamples(format!(
+            "{} holds no usable samples for {:?} (e.g. no correct samples for SFT/DPO)",
+            config.samples.display(),
+            config.method
+        )));
+    }
+    let settings = TrainSettings {
+        optim: config.optim.clone(),
+        seed: config.seed,
+        checkpoint_every: config.checkpoint_every,
+        reference: config.reference,
+        dtype,
+        progress,
+        stop_after: None,
+    };
+    std::fs::create_dir_all(&config.out).map_err(crate::error::io(&config.out))?;
+    o1p_data::write_atomic(config.out.join("run.toml"), config.to_toml().as_bytes())?;
+    let (trained, report) = train(
+        model,
+        &model_config,
+        examples,
+        objective,
+        &settings,
+        &config.out,
+    )?;
+    export(
+        &trained,
+        &model_config,
+        &config.model,
+        &config.out.join("model"),
+    )?;
+    o1p_data::write_json_atomic(config.out.join("train_report.json"), &report)?;
+    Ok(report)
+}
+
+/// The examples and objective of the configured method, from the pool.
+pub fn training_set(
+    config: &TrainConfig,
+    pool: &[PoolSample],
+) -> (Vec<data::TrainExample>, Objective) {
+    match config.method {
+        Method::O1Pruner => (
+            data::length_harmonizing_examples(pool, &config.reward, config.seed),
+            Objective::Policy(config.loss),
+        ),
+        Method::Sft { per_problem } => (
+            data::shortest_correct_examples(pool, per_problem),
+            Objective::Sft,
+        ),
+        Method::Dpo { beta, per_problem } => (
+            data::preference_pairs(pool, per_problem),
+            Objective::Dpo { beta },
+        ),
+    }
+}
+
+/// Saves a trained model in Hugging Face layout and copies the tokenizer files of `source`.
+pub fn export(
+    model: &o1p_model::CausalLm,
+    config: &o1p_model::ModelConfig,
+    source: &Path,
+    dir: &Path,
+) -> Result<()> {
+    use burn::module::Module;
+    weights::save_pretrained(&model.valid(), config, dir)?;
+    for name in TOKENIZER_FILES {
+        let from = source.join(name);
+        if from.is_file() {
+            std::fs::copy(&from, dir.join(name)).map_err(crate::error::io(&from))?;
+        }
+    }
+    Ok(())
+}
+
+fn parse_dtype(name: &str) -> DType {
+    match name {
+        "bf16" => DType::BF16,
+        "f16" => DType::F16,
+        _ => DType::F32,
+    }
+}

@@ -1,0 +1,90 @@
+//! The paper's training baselines from the same pre-sampled pool.
+//!
+//! ```text
+//! cargo run --release --example baseline -- --method sft|dpo --model DIR --samples DIR --out DIR
+//!     [--config run.toml] [--lr F] [--epochs N]
+//! ```
+//!
+//! SFT trains on the 2 shortest correct samples per problem; DPO prefers each of them over the
+//! problem's longest sample (beta 0.1). The fast-solving prompt baseline needs no training:
+//! evaluate the base model with `evaluate --prompt fast`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use o1_pruner::trainer::{Method, TrainConfig, run};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BaselineMethod {
+    Sft,
+    Dpo,
+}
+
+#[derive(Parser, Debug)]
+#[command(about = "SFT / DPO baselines of O1-Pruner")]
+struct Args {
+    /// Which baseline.
+    #[arg(long)]
+    method: BaselineMethod,
+    /// Model directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// Pre-sampling output (samples.jsonl or its directory).
+    #[arg(long)]
+    samples: PathBuf,
+    /// Run directory; the model lands in <out>/model.
+    #[arg(long)]
+    out: PathBuf,
+    /// Start from a TOML config (its method is replaced); else the demo preset's optimisation.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Learning rate override.
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Epochs override.
+    #[arg(long)]
+    epochs: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    match run_cli(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_cli(args: Args) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => TrainConfig::from_file(path)?,
+        None => TrainConfig::preset(
+            "demo",
+            args.model.clone(),
+            args.samples.clone(),
+            args.out.clone(),
+        )?,
+    };
+    config.model = args.model;
+    config.samples = args.samples;
+    config.out = args.out;
+    config.method = match args.method {
+        BaselineMethod::Sft => Method::Sft { per_problem: 2 },
+        BaselineMethod::Dpo => Method::Dpo {
+            beta: 0.1,
+            per_problem: 2,
+        },
+    };
+    if let Some(lr) = args.lr {
+        config.optim.lr = lr;
+    }
+    if let Some(epochs) = args.epochs {
+        config.optim.epochs = epochs;
+    }
+    config.validate(std::path::Path::new("<command line>"))?;
+    let report = run(&config, true)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}

@@ -1,10 +1,10 @@
 //! The batched decoder loop and the token samplers.
 
 use burn::tensor::{Bool, Int, Tensor, TensorData};
+pub use o1p_data::FinishReason;
 use o1p_model::{CausalLm, Tokenizer, token_logprobs};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
 /// How to pick the next token.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,18 +36,6 @@ impl Default for SamplingParams {
     }
 }
 
-/// Why a sequence stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FinishReason {
-    /// It emitted one of the stop ids.
-    Eos,
-    /// Its text came to contain a stop string.
-    Stop,
-    /// It reached `max_new_tokens` (truncated).
-    Length,
-}
-
 /// One generated continuation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Completion {
@@ -73,6 +61,42 @@ pub fn generate(
     seeds: &[u64],
     params: &SamplingParams,
     tokenizer: Option<&Tokenizer>,
+) -> Vec<Completion> {
+    generate_with(model, prompts, seeds, params, tokenizer, &mut |_| {})
+}
+
+/// What [`generate_with`] reports after each forward pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// 0 for the prompt pass (prefill), then 1, 2, ... for each decoding step.
+    pub index: usize,
+    /// Rows in the batch during this pass.
+    pub rows: usize,
+}
+
+/// [`generate`], calling `on_step` after each forward pass (prefill, then every decoding
+/// step) with the number of rows it ran; benchmarks time decoding steps with it.
+///
+/// ```
+/// use o1p_model::{Backend, CausalLm, ModelConfig};
+/// use o1p_sampler::{SamplingParams, generate_with};
+/// let model = CausalLm::random(&ModelConfig::qwen2(16, 8, 16, 1, 2, 1), 0, &Backend::Flex.device().unwrap());
+/// let params = SamplingParams { max_new_tokens: 3, ..Default::default() };
+/// let mut steps = Vec::new();
+/// let out = generate_with(&model, &[vec![1, 2]], &[0], &params, None, &mut |s| steps.push(s.index));
+/// assert_eq!(out[0].token_ids.len(), 3);
+/// assert_eq!(steps, [0, 1, 2]);
+/// ```
+///
+/// # Panics
+/// As [`generate`].
+pub fn generate_with(
+    model: &CausalLm,
+    prompts: &[Vec<u32>],
+    seeds: &[u64],
+    params: &SamplingParams,
+    tokenizer: Option<&Tokenizer>,
+    on_step: &mut dyn FnMut(Step),
 ) -> Vec<Completion> {
     assert_eq!(prompts.len(), seeds.len(), "one seed per prompt");
     assert!(prompts.iter().all(|p| !p.is_empty()), "empty prompt");
@@ -118,13 +142,15 @@ pub fn generate(
         any_pad.then(|| mask_tensor(&key_padding, &device)),
         Some(&mut cache),
     );
+    let mut host_logits = logits.into_data().convert_dtype(burn::tensor::DType::F32);
+    on_step(Step { index: 0, rows: n });
+    let mut step_index = 0;
 
     // `active[k]` is the original index of batch row k.
     let mut active: Vec<usize> = (0..n).collect();
     let mut generated: Vec<Vec<u32>> = vec![Vec::new(); n];
     let mut logprobs: Vec<Vec<f32>> = vec![Vec::new(); n];
     let mut next_pos: Vec<usize> = prompts.iter().map(Vec::len).collect();
-    let mut host_logits = logits.into_data().convert_dtype(burn::tensor::DType::F32);
 
     loop {
         let values: &[f32] = host_logits.as_slice().expect("f32 logits");
@@ -189,6 +215,11 @@ pub fn generate(
             Some(&mut cache),
         );
         host_logits = logits.into_data().convert_dtype(burn::tensor::DType::F32);
+        step_index += 1;
+        on_step(Step {
+            index: step_index,
+            rows: b,
+        });
     }
     done.into_iter()
         .map(|c| c.expect("every row finishes"))

@@ -1,0 +1,96 @@
+//! Typed errors of generation and pre-sampling.
+
+use std::path::PathBuf;
+
+/// Why a [`crate::Generator`] could not produce completions.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GenerateError {
+    /// A prompt cannot be generated from (empty, unknown token id, text without a tokenizer).
+    #[error("prompt {index}: {problem}")]
+    BadPrompt {
+        /// Position of the request in the call.
+        index: usize,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The sampling parameters are unusable (for instance a request with no seeds).
+    #[error("invalid sampling parameters: {0}")]
+    InvalidParams(String),
+    /// Loading the model or tokenizer failed, or the tokenizer failed on a prompt or completion.
+    #[error(transparent)]
+    Model(#[from] o1p_model::ModelError),
+    /// The server answered with an HTTP error status that retrying does not fix.
+    #[error("{url}: HTTP {status}: {body}")]
+    Status {
+        /// The endpoint called.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The start of the response body (servers put their error message there).
+        body: String,
+    },
+    /// Every attempt failed with a transient error (connection, timeout, 429, 5xx).
+    #[error("{url}: gave up after {attempts} attempts; last error: {last}")]
+    RetriesExhausted {
+        /// The endpoint called.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last error seen.
+        last: String,
+    },
+    /// The server's answer does not follow the OpenAI completions schema.
+    #[error("{url}: unexpected response: {problem}")]
+    Schema {
+        /// The endpoint called.
+        url: String,
+        /// What was missing or malformed.
+        problem: String,
+    },
+    /// The server URL is unusable.
+    #[error("invalid server URL {url:?}: {problem}")]
+    BadUrl {
+        /// The URL as given.
+        url: String,
+        /// Why it cannot be used.
+        problem: String,
+    },
+}
+
+/// Why pre-sampling stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PresampleError {
+    /// Reading or writing the output directory failed (the store, the stats, the settings).
+    #[error(transparent)]
+    Data(#[from] o1p_data::DataError),
+    /// The generator failed (after its own retries); samples written so far are kept.
+    #[error("generation failed: {0}")]
+    Generate(#[from] GenerateError),
+    /// The output directory holds a run with other settings; resuming it would mix samples.
+    #[error(
+        "{path}: the output directory was made with {field} = {existing}, this run has {requested}; use another --out or the same settings"
+    )]
+    SettingsMismatch {
+        /// The settings file.
+        path: PathBuf,
+        /// The setting that differs.
+        field: String,
+        /// Its value in the existing run.
+        existing: String,
+        /// Its value in this run.
+        requested: String,
+    },
+    /// The configuration is unusable (k = 0, batch size 0, ...).
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// Filesystem error outside the sample store.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}

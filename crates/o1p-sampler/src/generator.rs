@@ -1,0 +1,309 @@
+//! The [`Generator`] trait ("prompts in, completions out") and its native Burn implementation.
+//!
+//! Pre-sampling only needs text and token counts back, so it talks to this trait; whether the
+//! tokens come from [`generate`] in this process ([`NativeGenerator`]) or from a vLLM /
+//! SGLang / llama.cpp server ([`crate::HttpGenerator`]) is the user's choice.
+
+use std::path::Path;
+
+use burn::tensor::DType;
+use o1p_model::{Backend, CausalLm, Tokenizer};
+
+use crate::error::GenerateError;
+use crate::generate::{FinishReason, SamplingParams, generate};
+
+/// A prompt: text (tokenized by whoever generates) or token ids.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Prompt {
+    /// Text, exactly as the model should see it (chat template already applied).
+    Text(String),
+    /// Token ids of the model's tokenizer.
+    Ids(Vec<u32>),
+}
+
+/// One prompt and the seeds of its samples: `seeds.len()` completions are wanted, sample `j`
+/// drawn with `seeds[j]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// The prompt.
+    pub prompt: Prompt,
+    /// One seed per wanted completion.
+    pub seeds: Vec<u64>,
+}
+
+/// One completion as a [`Generator`] returns it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Generated {
+    /// The completion's text: special tokens, the EOS token and a matched stop string (and
+    /// anything after it) excluded, as OpenAI-compatible servers return it.
+    pub text: String,
+    /// Generated token ids, when the generator knows them (the stop token included).
+    pub token_ids: Option<Vec<u32>>,
+    /// Number of generated tokens, the stop token included: the L(y) of the method.
+    pub num_tokens: usize,
+    /// Why generation stopped.
+    pub finish_reason: FinishReason,
+    /// Log-probability of each generated token, when the generator knows them.
+    pub logprobs: Option<Vec<f32>>,
+}
+
+/// Prompts in, completions out.
+///
+/// ```
+/// use o1p_model::{Backend, CausalLm, ModelConfig};
+/// use o1p_sampler::{Generator, NativeGenerator, Prompt, Request, SamplingParams};
+/// let model = CausalLm::random(&ModelConfig::qwen2(16, 8, 16, 1, 2, 1), 0, &Backend::Flex.device().unwrap());
+/// let generator = NativeGenerator::new(model, None, 4);
+/// let params = SamplingParams { max_new_tokens: 5, temperature: 0.7, ..Default::default() };
+/// let requests = [Request { prompt: Prompt::Ids(vec![1, 2, 3]), seeds: vec![1, 2, 3] }];
+/// let out = generator.generate(&requests, &params).unwrap();
+/// assert_eq!(out[0].len(), 3);
+/// assert!(out[0].iter().all(|g| g.num_tokens == 5));
+/// assert!(generator.check_prompt(&Prompt::Ids(vec![])).is_err());
+/// ```
+pub trait Generator {
+    /// Completions for each request, in request order, `request.seeds.len()` per request
+    /// in seed order.
+    fn generate(
+        &self,
+        requests: &[Request],
+        params: &SamplingParams,
+    ) -> Result<Vec<Vec<Generated>>, GenerateError>;
+
+    /// Checks a prompt before it is used, so a caller can skip a bad one and go on instead
+    /// of failing a whole batch. `Err` says what is wrong.
+    fn check_prompt(&self, _prompt: &Prompt) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Whether a sample's result is independent of which other samples share its call.
+    /// When false, a resumed pre-sampling run recomputes whole canonical batches so that
+    /// every sample sees exactly the same arithmetic as in an uninterrupted run.
+    fn batch_independent(&self) -> bool {
+        false
+    }
+
+    /// A short description for logs (model directory, server URL).
+    fn describe(&self) -> String;
+}
+
+/// The in-process generator: [`generate`] on a Burn model, `batch_size` sequences at a time.
+#[derive(Debug)]
+pub struct NativeGenerator {
+    model: CausalLm,
+    tokenizer: Option<Tokenizer>,
+    batch_size: usize,
+    stop_ids: Vec<u32>,
+    origin: String,
+}
+
+impl NativeGenerator {
+    /// Wraps a model (and its tokenizer, needed for text prompts and text output). Stop ids
+    /// default to the tokenizer's; `batch_size` 0 is taken as 1.
+    pub fn new(model: CausalLm, tokenizer: Option<Tokenizer>, batch_size: usize) -> Self {
+        let stop_ids = tokenizer
+            .as_ref()
+            .map(|t| t.special().stop_ids.clone())
+            .unwrap_or_default();
+        NativeGenerator {
+            model,
+            tokenizer,
+            batch_size: batch_size.max(1),
+            stop_ids,
+            origin: "<memory>".into(),
+        }
+    }
+
+    /// Loads a Hugging Face model directory: weights and config.json, and tokenizer.json
+    /// when present. Stop ids are the tokenizer's, else config.json's eos ids.
+    pub fn from_dir(
+        dir: impl AsRef<Path>,
+        backend: Backend,
+        batch_size: usize,
+    ) -> Result<Self, GenerateError> {
+        let dir = dir.as_ref();
+        let device = backend.device()?;
+        let (model, config) = o1p_model::load_pretrained(dir, &device, DType::F32)?;
+        let tokenizer = if dir.join("tokenizer.json").is_file() {
+            Some(Tokenizer::from_dir(dir)?)
+        } else {
+            None
+        };
+        let mut generator = NativeGenerator::new(model, tokenizer, batch_size);
+        if generator.stop_ids.is_empty() {
+            generator.stop_ids = config.eos_token_ids.clone();
+        }
+        generator.origin = dir.display().to_string();
+        Ok(generator)
+    }
+
+    /// Replaces the ids every generation stops on (added to [`SamplingParams::stop_ids`]).
+    pub fn with_stop_ids(mut self, stop_ids: Vec<u32>) -> Self {
+        self.stop_ids = stop_ids;
+        self
+    }
+
+    /// The ids every generation stops on.
+    pub fn stop_ids(&self) -> &[u32] {
+        &self.stop_ids
+    }
+
+    /// The model.
+    pub fn model(&self) -> &CausalLm {
+        &self.model
+    }
+
+    /// The tokenizer, if one was given.
+    pub fn tokenizer(&self) -> Option<&Tokenizer> {
+        self.tokenizer.as_ref()
+    }
+
+    /// Sequences decoded together.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// The token ids of a prompt, validated against the model.
+    pub fn encode(&self, prompt: &Prompt) -> Result<Vec<u32>, String> {
+        let ids = match prompt {
+            Prompt::Ids(ids) => ids.clone(),
+            Prompt::Text(text) => {
+                let tok = self
+                    .tokenizer
+                    .as_ref()
+                    .ok_or("a text prompt needs a tokenizer (tokenizer.json)")?;
+                // A chat template usually writes the BOS token itself; add one only when the
+                // tokenizer asks for it and the text does not already start with it, as
+                // transformers does for `tokenizer(text)` after `apply_chat_template`.
+                let starts_with_bos = tok
+                    .special()
+                    .bos
+                    .as_ref()
+                    .is_some_and(|(_, s)| !s.is_empty() && text.starts_with(s.as_str()));
+                tok.encode(text, tok.special().add_bos && !starts_with_bos)
+                    .map_err(|e| e.to_string())?
+            }
+        };
+        if ids.is_empty() {
+            return Err("the prompt is empty".into());
+        }
+        let vocab = self.model.vocab_size();
+        if let Some(&bad) = ids.iter().find(|&&t| t as usize >= vocab) {
+            return Err(format!(
+                "token id {bad} is outside the vocabulary (size {vocab})"
+            ));
+        }
+        Ok(ids)
+    }
+
+    /// Text of a completion: EOS token dropped, special tokens skipped, cut at the first stop
+    /// string.
+    fn text_of(
+        &self,
+        ids: &[u32],
+        finish: FinishReason,
+        params: &SamplingParams,
+    ) -> Result<String, GenerateError> {
+        let Some(tok) = &self.tokenizer else {
+            return Ok(String::new());
+        };
+        let body = match finish {
+            FinishReason::Eos => &ids[..ids.len().saturating_sub(1)],
+            _ => ids,
+        };
+        let mut text = tok.decode(body, true)?;
+        if finish == FinishReason::Stop {
+            cut_at_stop(&mut text, &params.stop_strings);
+        }
+        Ok(text)
+    }
+}
+
+/// Truncates `text` at the earliest occurrence of any stop string.
+pub(crate) fn cut_at_stop(text: &mut String, stops: &[String]) {
+    if let Some(at) = stops
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| text.find(s.as_str()))
+        .min()
+    {
+        text.truncate(at);
+    }
+}
+
+impl Generator for NativeGenerator {
+    fn generate(
+        &self,
+        requests: &[Request],
+        params: &SamplingParams,
+    ) -> Result<Vec<Vec<Generated>>, GenerateError> {
+        let mut encoded = Vec::with_capacity(requests.len());
+        for (index, request) in requests.iter().enumerate() {
+            let ids = self
+                .encode(&request.prompt)
+                .map_err(|problem| GenerateError::BadPrompt { index, problem })?;
+            encoded.push(ids);
+        }
+        let mut params = params.clone();
+        for &id in &self.stop_ids {
+            if !params.stop_ids.contains(&id) {
+                params.stop_ids.push(id);
+            }
+        }
+        // Flatten to one (prompt, seed) row per sample, decode `batch_size` rows at a time.
+        let rows: Vec<(usize, u64)> = requests
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| r.seeds.iter().map(move |&s| (i, s)))
+            .collect();
+        let mut out: Vec<Vec<Generated>> = requests
+            .iter()
+            .map(|r| Vec::with_capacity(r.seeds.len()))
+            .collect();
+        for chunk in rows.chunks(self.batch_size) {
+            let prompts: Vec<Vec<u32>> = chunk.iter().map(|&(i, _)| encoded[i].clone()).collect();
+            let seeds: Vec<u64> = chunk.iter().map(|&(_, s)| s).collect();
+            let completions = generate(
+                &self.model,
+                &prompts,
+                &seeds,
+                &params,
+                self.tokenizer.as_ref(),
+            );
+            for (&(i, _), c) in chunk.iter().zip(completions) {
+                let text = self.text_of(&c.token_ids, c.finish_reason, &params)?;
+                out[i].push(Generated {
+                    text,
+                    num_tokens: c.token_ids.len(),
+                    token_ids: Some(c.token_ids),
+                    finish_reason: c.finish_reason,
+                    logprobs: Some(c.logprobs),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn check_prompt(&self, prompt: &Prompt) -> Result<(), String> {
+        self.encode(prompt).map(|_| ())
+    }
+
+    fn describe(&self) -> String {
+        format!("native model {}", self.origin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_at_stop_takes_the_earliest_match() {
+        let mut t = String::from("a END b STOP c");
+        cut_at_stop(&mut t, &["STOP".into(), "END".into()]);
+        assert_eq!(t, "a ");
+        let mut t = String::from("abc");
+        cut_at_stop(&mut t, &["".into()]);
+        assert_eq!(t, "abc");
+    }
+}

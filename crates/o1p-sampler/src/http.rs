@@ -1,0 +1,493 @@
+//! [`HttpGenerator`]: a [`Generator`] that calls an OpenAI-compatible `/v1/completions`
+//! server (vLLM, SGLang, llama.cpp's server, or this project's `serve` example), so the
+//! expensive pre-sampling step can run on a GPU cluster.
+//!
+//! Each call is retried on transient failures (connection errors, timeouts, HTTP 408 / 429 /
+//! 5xx) with exponential backoff; other HTTP errors fail at once with the server's message.
+//! Calls run `concurrency` at a time on plain threads: servers batch concurrent requests
+//! themselves (continuous batching), so many small requests cost about as much as one big one.
+//!
+//! Plain `http://` only: this build carries no TLS stack (put a local proxy in front of an
+//! `https://` endpoint).
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use o1p_model::Tokenizer;
+use serde_json::{Value, json};
+
+use crate::error::GenerateError;
+use crate::generate::{FinishReason, SamplingParams};
+use crate::generator::{Generated, Generator, Prompt, Request};
+
+/// How the seeds of one request's samples reach the server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SeedMode {
+    /// One call per sample with `n = 1` and that sample's own seed: a sample's text depends
+    /// only on its seed (on a deterministic server), so a resumed run reproduces it.
+    #[default]
+    PerSample,
+    /// One call per prompt with `n` samples and the first sample's seed (the server derives
+    /// the others): fewer requests, but a sample depends on which samples it was requested with.
+    Grouped,
+}
+
+/// Settings of an [`HttpGenerator`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Server address: `http://host:port`, optionally ending in `/v1` or `/v1/completions`.
+    pub url: String,
+    /// The `model` field of each request (vLLM wants the served model's name).
+    pub model: String,
+    /// Bearer token sent as `Authorization`, if the server wants one.
+    pub api_key: Option<String>,
+    /// Time limit of one whole request (long generations take minutes). Default 600 s.
+    pub timeout: Duration,
+    /// Time limit for connecting. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Retries after the first attempt of a call. Default 4.
+    pub max_retries: u32,
+    /// Wait before the first retry; doubled on each further retry. Default 500 ms.
+    pub backoff: Duration,
+    /// Longest wait between two attempts. Default 10 s.
+    pub max_backoff: Duration,
+    /// Calls in flight at once. Default 8.
+    pub concurrency: usize,
+    /// How samples and seeds map onto calls.
+    pub seed_mode: SeedMode,
+}
+
+impl HttpConfig {
+    /// Defaults for the server at `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        HttpConfig {
+            url: url.into(),
+            model: "default".into(),
+            api_key: None,
+            timeout: Duration::from_secs(600),
+            connect_timeout: Duration::from_secs(10),
+            max_retries: 4,
+            backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(10),
+            concurrency: 8,
+            seed_mode: SeedMode::PerSample,
+        }
+    }
+}
+
+/// A [`Generator`] backed by an OpenAI-compatible completions server.
+///
+/// ```
+/// use o1p_sampler::{HttpConfig, HttpGenerator, Generator};
+/// let g = HttpGenerator::new(HttpConfig::new("http://127.0.0.1:8000/v1"), None).unwrap();
+/// assert_eq!(g.endpoint(), "http://127.0.0.1:8000/v1/completions");
+/// assert!(HttpGenerator::new(HttpConfig::new("ftp://x"), None).is_err());
+/// ```
+#[derive(Debug)]
+pub struct HttpGenerator {
+    config: HttpConfig,
+    endpoint: String,
+    agent: ureq::Agent,
+    tokenizer: Option<Tokenizer>,
+}
+
+/// One HTTP call: which request it serves and which of its seeds.
+struct Call<'a> {
+    request: usize,
+    prompt: &'a Prompt,
+    seeds: &'a [u64],
+}
+
+impl HttpGenerator {
+    /// A generator for `config.url`. The tokenizer, if given, counts the tokens of a
+    /// completion when the server reports no per-completion count (grouped calls without
+    /// logprobs).
+    pub fn new(config: HttpConfig, tokenizer: Option<Tokenizer>) -> Result<Self, GenerateError> {
+        let endpoint = endpoint_of(&config.url)?;
+        let agent_config = ureq::Agent::config_builder()
+            .timeout_global(Some(config.timeout))
+            .timeout_connect(Some(config.connect_timeout))
+            // Statuses are classified here (retry or not), with the body as the message.
+            .http_status_as_error(false)
+            .build();
+        Ok(HttpGenerator {
+            endpoint,
+            agent: ureq::Agent::new_with_config(agent_config),
+            config,
+            tokenizer,
+        })
+    }
+
+    /// The full `/v1/completions` URL called.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+
+    fn body(&self, call: &Call<'_>, params: &SamplingParams) -> Value {
+        let prompt = match call.prompt {
+            Prompt::Text(t) => json!(t),
+            Prompt::Ids(ids) => json!(ids),
+        };
+        let mut body = json!({
+            "model": self.config.model,
+            "prompt": prompt,
+            "n": call.seeds.len(),
+            "max_tokens": params.max_new_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "seed": call.seeds.first().copied().unwrap_or(0),
+        });
+        let obj = body.as_object_mut().expect("a JSON object literal");
+        if params.top_k > 0 {
+            // Not in OpenAI's schema, but vLLM, SGLang and llama.cpp all read it.
+            obj.insert("top_k".into(), json!(params.top_k));
+        }
+        if !params.stop_strings.is_empty() {
+            obj.insert("stop".into(), json!(params.stop_strings));
+        }
+        if call.seeds.len() > 1 {
+            // Per-completion token counts come with the logprobs; `usage` only has the total.
+            obj.insert("logprobs".into(), json!(1));
+        }
+        body
+    }
+
+    /// One call with retries.
+    fn call(&self, call: &Call<'_>, params: &SamplingParams) -> Result<Value, GenerateError> {
+        let body = self.body(call, params);
+        let attempts = self.config.max_retries + 1;
+        let mut last = String::new();
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                let wait = self
+                    .config
+                    .backoff
+                    .saturating_mul(1 << (attempt - 1).min(16))
+                    .min(self.config.max_backoff);
+                tracing::warn!(url = %self.endpoint, attempt, error = %last, ?wait, "retrying");
+                std::thread::sleep(wait);
+            }
+            let mut req = self.agent.post(&self.endpoint);
+            if let Some(key) = &self.config.api_key {
+                req = req.header("Authorization", format!("Bearer {key}"));
+            }
+            let mut response = match req.send_json(&body) {
+                Ok(r) => r,
+                Err(e) if is_transient(&e) => {
+                    last = e.to_string();
+                    continue;
+                }
+                Err(e) => {
+                    return Err(GenerateError::RetriesExhausted {
+                        url: self.endpoint.clone(),
+                        attempts: attempt + 1,
+                        last: e.to_string(),
+                    });
+                }
+            };
+            let status = response.status().as_u16();
+            let text = match response.body_mut().read_to_string() {
+                Ok(t) => t,
+                Err(e) => {
+                    last = format!("reading the body: {e}");
+                    continue;
+                }
+            };
+            if status == 200 {
+                return serde_json::from_str(&text).map_err(|e| GenerateError::Schema {
+                    url: self.endpoint.clone(),
+                    problem: format!("not JSON ({e}): {}", clip(&text)),
+                });
+            }
+            if matches!(status, 408 | 429 | 500 | 502 | 503 | 504) {
+                last = format!("HTTP {status}: {}", clip(&text));
+                continue;
+            }
+            return Err(GenerateError::Status {
+                url: self.endpoint.clone(),
+                status,
+                body: clip(&text),
+            });
+        }
+        Err(GenerateError::RetriesExhausted {
+            url: self.endpoint.clone(),
+            attempts,
+            last,
+        })
+    }
+
+    fn parse(&self, value: &Value, n: usize) -> Result<Vec<Generated>, GenerateError> {
+        let schema = |problem: String| GenerateError::Schema {
+            url: self.endpoint.clone(),
+            problem,
+        };
+        let choices = value
+            .get("choices")
+            .and_then(Value::as_array)
+            .ok_or_else(|| schema("no choices array".into()))?;
+        if choices.len() != n {
+            return Err(schema(format!("{} choices for n = {n}", choices.len())));
+        }
+        let mut ordered: Vec<(u64, &Value)> = choices
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                (
+                    c.get("index").and_then(Value::as_u64).unwrap_or(i as u64),
+                    c,
+                )
+            })
+            .collect();
+        ordered.sort_by_key(|(i, _)| *i);
+        let total_tokens = value
+            .pointer("/usage/completion_tokens")
+            .and_then(Value::as_u64);
+        let mut out = Vec::with_capacity(n);
+        for (index, choice) in ordered {
+            let text = choice
+                .get("text")
+                .and_then(Value::as_str)
+                .ok_or_else(|| schema(format!("choice {index} has no text")))?
+                .to_string();
+            let finish_reason = match choice.get("finish_reason").and_then(Value::as_str) {
+                Some("length") => FinishReason::Length,
+                // vLLM sets stop_reason to the matched stop string, null for EOS.
+                Some("stop") => match choice.get("stop_reason") {
+                    Some(Value::String(_)) => FinishReason::Stop,
+                    _ => FinishReason::Eos,
+                },
+                other => {
+                    return Err(schema(format!(
+                        "choice {index}: finish_reason {other:?} is neither \"stop\" nor \"length\""
+                    )));
+                }
+            };
+            let token_ids: Option<Vec<u32>> = choice
+                .get("token_ids")
+                .and_then(|v| serde_json::from_value(v.clone()).ok());
+            let logprobs: Option<Vec<f32>> = choice
+                .pointer("/logprobs/token_logprobs")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .map(|x| x.as_f64().unwrap_or(f64::NAN) as f32)
+                        .collect()
+                });
+            let num_tokens = match (&token_ids, &logprobs, total_tokens) {
+                (Some(ids), _, _) => ids.len(),
+                (None, Some(lps), _) => lps.len(),
+                (None, None, Some(total)) if n == 1 => total as usize,
+                _ => match &self.tokenizer {
+                    Some(tok) => tok.encode(&text, false)?.len(),
+                    None => {
+                        return Err(schema(format!(
+                            "choice {index}: no token count (no token_ids, logprobs or usage)"
+                        )));
+                    }
+                },
+            };
+            out.push(Generated {
+                text,
+                token_ids,
+                num_tokens,
+                finish_reason,
+                logprobs,
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl Generator for HttpGenerator {
+    fn generate(
+        &self,
+        requests: &[Request],
+        params: &SamplingParams,
+    ) -> Result<Vec<Vec<Generated>>, GenerateError> {
+        let calls: Vec<Call<'_>> = requests
+            .iter()
+            .enumerate()
+            .flat_map(|(request, r)| {
+                let per_call = match self.config.seed_mode {
+                    SeedMode::PerSample => 1,
+                    SeedMode::Grouped => r.seeds.len().max(1),
+                };
+                r.seeds.chunks(per_call).map(move |seeds| Call {
+                    request,
+                    prompt: &r.prompt,
+                    seeds,
+                })
+            })
+            .collect();
+        let results: Vec<Mutex<Option<Result<Vec<Generated>, GenerateError>>>> =
+            calls.iter().map(|_| Mutex::new(None)).collect();
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let workers = self.config.concurrency.clamp(1, calls.len().max(1));
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    // Stop taking work after a failure: the whole call fails anyway.
+                    while !failed.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(call) = calls.get(i) else { break };
+                        let result = self
+                            .call(call, params)
+                            .and_then(|v| self.parse(&v, call.seeds.len()));
+                        if result.is_err() {
+                            failed.store(true, Ordering::Relaxed);
+                        }
+                        if let Ok(mut slot) = results[i].lock() {
+                            *slot = Some(result);
+                        }
+                    }
+                });
+            }
+        });
+        let mut out: Vec<Vec<Generated>> = requests
+            .iter()
+            .map(|r| Vec::with_capacity(r.seeds.len()))
+            .collect();
+        for (call, slot) in calls.iter().zip(results) {
+            let result = slot.into_inner().ok().flatten();
+            match result {
+                Some(Ok(generated)) => out[call.request].extend(generated),
+                Some(Err(e)) => return Err(e),
+                // Skipped after another call failed; that failure is reported below.
+                None => {}
+            }
+        }
+        if failed.load(Ordering::Relaxed) {
+            return Err(GenerateError::InvalidParams(
+                "a call failed without reporting an error".into(),
+            ));
+        }
+        Ok(out)
+    }
+
+    fn batch_independent(&self) -> bool {
+        self.config.seed_mode == SeedMode::PerSample
+    }
+
+    fn describe(&self) -> String {
+        format!("server {}", self.endpoint)
+    }
+}
+
+fn is_transient(e: &ureq::Error) -> bool {
+    matches!(
+        e,
+        ureq::Error::Timeout(_)
+            | ureq::Error::Io(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::HostNotFound
+    )
+}
+
+fn clip(text: &str) -> String {
+    const MAX: usize = 500;
+    match text.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+fn endpoint_of(url: &str) -> Result<String, GenerateError> {
+    let bad = |problem: &str| GenerateError::BadUrl {
+        url: url.to_string(),
+        problem: problem.to_string(),
+    };
+    let trimmed = url.trim().trim_end_matches('/');
+    if trimmed.starts_with("https://") {
+        return Err(bad(
+            "this build has no TLS; use http:// (a local proxy can forward to https)",
+        ));
+    }
+    let Some(rest) = trimmed.strip_prefix("http://") else {
+        return Err(bad("must start with http://"));
+    };
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(bad("no host"));
+    }
+    Ok(if trimmed.ends_with("/v1/completions") {
+        trimmed.to_string()
+    } else if trimmed.ends_with("/v1") {
+        format!("{trimmed}/completions")
+    } else {
+        format!("{trimmed}/v1/completions")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        for (url, want) in [
+            ("http://h:1", "http://h:1/v1/completions"),
+            ("http://h:1/", "http://h:1/v1/completions"),
+            ("http://h:1/v1", "http://h:1/v1/completions"),
+            ("http://h:1/v1/completions", "http://h:1/v1/completions"),
+        ] {
+            assert_eq!(endpoint_of(url).unwrap(), want);
+        }
+        for bad in ["https://h", "h:1", "http://", ""] {
+            assert!(endpoint_of(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parses_vllm_style_choices() {
+        let g = HttpGenerator::new(HttpConfig::new("http://h:1"), None).unwrap();
+        let v = json!({"choices": [
+            {"index": 1, "text": "b", "finish_reason": "stop", "stop_reason": "###",
+             "logprobs": {"token_logprobs": [-0.5, -1.0]}},
+            {"index": 0, "text": "a", "finish_reason": "length", "logprobs": {"token_logprobs": [-0.1]}}
+        ], "usage": {"completion_tokens": 3}});
+        let out = g.parse(&v, 2).unwrap();
+        assert_eq!(out[0].text, "a");
+        assert_eq!(out[0].finish_reason, FinishReason::Length);
+        assert_eq!(out[1].finish_reason, FinishReason::Stop);
+        assert_eq!(out[1].num_tokens, 2);
+        let one = json!({"choices": [{"text": "x", "finish_reason": "stop", "stop_reason": null}],
+                         "usage": {"completion_tokens": 7}});
+        let out = g.parse(&one, 1).unwrap();
+        assert_eq!(
+            (out[0].num_tokens, out[0].finish_reason),
+            (7, FinishReason::Eos)
+        );
+        assert!(g.parse(&json!({"choices": []}), 1).is_err());
+        assert!(
+            g.parse(
+                &json!({"choices": [{"text": "x", "finish_reason": "abort"}]}),
+                1
+            )
+            .is_err()
+        );
+        assert!(g.parse(&json!({"choices": [{"text": "x", "finish_reason": "stop"}, {"text": "y", "finish_reason": "stop"}]}), 2).is_err());
+    }
+
+    #[test]
+    fn connection_refused_is_retried_then_reported() {
+        // Port 9 (discard) on loopback is closed on any sane test machine.
+        let mut config = HttpConfig::new("http://127.0.0.1:9");
+        config.max_retries = 2;
+        config.backoff = Duration::from_millis(1);
+        let g = HttpGenerator::new(config, None).unwrap();
+        let req = [Request {
+            prompt: Prompt::Text("x".into()),
+            seeds: vec![1],
+        }];
+        match g.generate(&req, &SamplingParams::default()) {
+            Err(GenerateError::RetriesExhausted { attempts, .. }) => assert_eq!(attempts, 3),
+            other => panic!("{other:?}"),
+        }
+    }
+}

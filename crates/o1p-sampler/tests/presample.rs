@@ -1,0 +1,215 @@
+//! Pre-sampling end to end on a tiny random model: an interrupted run (a generator that dies
+//! midway, a torn last line, a store cut in the middle of a batch) resumes into files
+//! byte-identical to an uninterrupted run; bad problems are reported and skipped.
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+
+use o1p_data::{Problem, PromptRenderer, demo};
+use o1p_model::Backend;
+use o1p_sampler::presample::{
+    PresampleConfig, ProblemReference, SAMPLES_FILE, SETTINGS_FILE, STATS_FILE, presample,
+};
+use o1p_sampler::{
+    GenerateError, Generated, Generator, NativeGenerator, PresampleError, Request, SamplingParams,
+    testing,
+};
+
+fn model_dir(root: &Path) -> PathBuf {
+    let dir = root.join("model");
+    testing::write_tiny_model(&dir, demo::ALPHABET, 2, 32, 5).unwrap();
+    dir
+}
+
+fn problems() -> Vec<Problem> {
+    demo::generate_problems(5, 1, &demo::DemoConfig::default())
+}
+
+fn config() -> PresampleConfig {
+    PresampleConfig {
+        k: 3,
+        params: SamplingParams {
+            max_new_tokens: 20,
+            temperature: 1.0,
+            top_p: 0.95,
+            ..Default::default()
+        },
+        seed: 42,
+        batch_size: 4,
+        template: demo::prompt_template(),
+        progress: false,
+        ..Default::default()
+    }
+}
+
+fn run(dir: &Path, generator: &dyn Generator) -> Result<(), PresampleError> {
+    presample(&problems(), &PromptRenderer::Raw, generator, &config(), dir).map(|_| ())
+}
+
+fn files(dir: &Path) -> Vec<Vec<u8>> {
+    [SAMPLES_FILE, STATS_FILE, SETTINGS_FILE]
+        .iter()
+        .map(|f| std::fs::read(dir.join(f)).unwrap())
+        .collect()
+}
+
+/// Fails every call after the first `calls` (a crash between batches).
+struct DiesAfter<'a> {
+    inner: &'a dyn Generator,
+    calls: Cell<usize>,
+}
+
+impl Generator for DiesAfter<'_> {
+    fn generate(
+        &self,
+        requests: &[Request],
+        params: &SamplingParams,
+    ) -> Result<Vec<Vec<Generated>>, GenerateError> {
+        if self.calls.get() == 0 {
+            return Err(GenerateError::InvalidParams("simulated crash".into()));
+        }
+        self.calls.set(self.calls.get() - 1);
+        self.inner.generate(requests, params)
+    }
+    fn describe(&self) -> String {
+        "dies".into()
+    }
+}
+
+#[test]
+fn interrupted_runs_resume_into_identical_files() {
+    let root = tempfile::tempdir().unwrap();
+    let generator = NativeGenerator::from_dir(model_dir(root.path()), Backend::Flex, 4).unwrap();
+    let full = root.path().join("full");
+    run(&full, &generator).unwrap();
+    let expected = files(&full);
+    let lines = String::from_utf8(expected[0].clone()).unwrap();
+    assert_eq!(lines.lines().count(), 15);
+
+    // The stats agree with the records.
+    let stats: Vec<ProblemReference> = serde_json::from_slice(&expected[1]).unwrap();
+    assert_eq!(stats.len(), 5);
+    let records: Vec<o1p_data::SampleRecord> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let first: Vec<_> = records
+        .iter()
+        .filter(|r| r.problem_id == stats[0].problem_id)
+        .collect();
+    assert_eq!(stats[0].stats.k, 3);
+    let mean = first.iter().map(|r| r.num_tokens as f64).sum::<f64>() / 3.0;
+    assert_eq!(stats[0].stats.mean_length, mean);
+    // Samples of one problem differ (they have their own seeds).
+    assert!(first.windows(2).any(|w| w[0].response != w[1].response));
+
+    // Crash after two batches, plus a torn line from a write cut short.
+    let crashed = root.path().join("crashed");
+    let dies = DiesAfter {
+        inner: &generator,
+        calls: Cell::new(2),
+    };
+    assert!(matches!(
+        run(&crashed, &dies),
+        Err(PresampleError::Generate(_))
+    ));
+    let partial = std::fs::read_to_string(crashed.join(SAMPLES_FILE)).unwrap();
+    assert_eq!(partial.lines().count(), 8);
+    assert!(!crashed.join(STATS_FILE).exists());
+    let mut torn = partial.into_bytes();
+    torn.extend_from_slice(b"{\"problem_id\":\"demo-1-3\",\"sample_in");
+    std::fs::write(crashed.join(SAMPLES_FILE), torn).unwrap();
+    run(&crashed, &generator).unwrap();
+    assert_eq!(files(&crashed), expected);
+
+    // A kill in the middle of writing a batch's records: the batch is recomputed whole.
+    let cut = root.path().join("cut");
+    std::fs::create_dir_all(&cut).unwrap();
+    let prefix: String = lines.lines().take(6).map(|l| format!("{l}\n")).collect();
+    std::fs::write(cut.join(SAMPLES_FILE), prefix).unwrap();
+    std::fs::copy(full.join(SETTINGS_FILE), cut.join(SETTINGS_FILE)).unwrap();
+    run(&cut, &generator).unwrap();
+    assert_eq!(files(&cut), expected);
+
+    // A finished run reruns as a no-op.
+    run(&full, &generator).unwrap();
+    assert_eq!(files(&full), expected);
+}
+
+#[test]
+fn bad_problems_are_reported_and_skipped() {
+    let root = tempfile::tempdir().unwrap();
+    let generator = NativeGenerator::from_dir(model_dir(root.path()), Backend::Flex, 4).unwrap();
+    let mut list = problems();
+    list.truncate(2);
+    let mut no_gold = list[0].clone();
+    no_gold.id = "no-gold".into();
+    no_gold.gold = " ".into();
+    let mut empty = list[0].clone();
+    empty.id = "empty".into();
+    empty.question = String::new();
+    let duplicate = list[1].clone();
+    list.extend([no_gold, empty, duplicate]);
+    let out = root.path().join("out");
+    let summary = presample(&list, &PromptRenderer::Raw, &generator, &config(), &out).unwrap();
+    assert_eq!(summary.problems, 2);
+    let reasons: Vec<(&str, &str)> = summary
+        .skipped
+        .iter()
+        .map(|s| (s.problem_id.as_str(), s.reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("no-gold", "no gold answer"),
+            ("empty", "empty question"),
+            (list[1].id.as_str(), "duplicate problem id"),
+        ]
+    );
+    assert_eq!(summary.written, 6);
+
+    // Other settings into the same directory are refused, naming the field.
+    let other = PresampleConfig { k: 4, ..config() };
+    match presample(&list, &PromptRenderer::Raw, &generator, &other, &out) {
+        Err(PresampleError::SettingsMismatch { field, .. }) => assert_eq!(field, "k"),
+        r => panic!("{r:?}"),
+    }
+    let zero = PresampleConfig { k: 0, ..config() };
+    assert!(matches!(
+        presample(&list, &PromptRenderer::Raw, &generator, &zero, &out),
+        Err(PresampleError::InvalidConfig(_))
+    ));
+
+    // A malformed record in the middle of the store is not a torn write: an error naming
+    // the file and line, and nothing is overwritten.
+    let store = out.join(SAMPLES_FILE);
+    let text = std::fs::read_to_string(&store).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(1, "{not json");
+    std::fs::write(&store, lines.join("\n") + "\n").unwrap();
+    let err = presample(&list, &PromptRenderer::Raw, &generator, &config(), &out).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("samples.jsonl") && message.contains("line 2"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_generator_without_tokenizer_skips_text_prompts() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = model_dir(root.path());
+    std::fs::remove_file(dir.join("tokenizer.json")).unwrap();
+    let generator = NativeGenerator::from_dir(&dir, Backend::Flex, 4).unwrap();
+    let summary = presample(
+        &problems(),
+        &PromptRenderer::Raw,
+        &generator,
+        &config(),
+        &root.path().join("out"),
+    )
+    .unwrap();
+    assert_eq!(summary.problems, 0);
+    assert_eq!(summary.skipped.len(), 5);
+    assert!(summary.skipped[0].reason.contains("tokenizer"));
+}

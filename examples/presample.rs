@@ -1,0 +1,239 @@
+//! Pre-sample K graded solutions per problem from a reference model (step 1 of O1-Pruner).
+//!
+//! ```text
+//! cargo run --release --example presample -- --model DIR --data FILE [--format gsm8k|math|jsonl]
+//!     --out DIR [--k 16] [--temperature 0.5] [--top-p 0.8] [--top-k 0] [--max-new-tokens 8192]
+//!     [--batch-size 16] [--seed 0] [--backend flex|wgpu|tch]
+//!     [--server URL [--server-model NAME] [--concurrency 8] [--grouped]]
+//!     [--prompt-style auto|raw|chat] [--system TEXT | --no-system] [--user TEXT]
+//!     [--fast-solving] [--stop STRING]... [--keep-token-ids] [--no-progress]
+//! ```
+//!
+//! With `--server`, samples come from an OpenAI-compatible `/v1/completions` server (vLLM,
+//! SGLang, llama.cpp, or this project's `serve` example); `--model` is then optional and used
+//! only for its tokenizer and chat template. `--prompt-style auto` uses the model's chat
+//! template when tokenizer_config.json has one, raw text otherwise.
+//!
+//! The output directory holds (see `o1p_sampler::presample`):
+//! - `samples.jsonl`: one sample record per line, problems in input order, samples 0..K;
+//! - `reference_stats.json`: per-problem reference statistics, a JSON array in problem order;
+//! - `presample.json`: the settings; rerunning into the directory with other settings fails.
+//!
+//! Rerunning the same command after an interruption (even kill -9) resumes and ends with the
+//! same files as an uninterrupted run. Exit status: 0 when every problem was sampled, 2 when
+//! some problems or data records were skipped (listed on stderr), 1 on an error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use o1_pruner::data::{
+    ChatTemplate, Format, OnBadItem, PromptRenderer, PromptTemplate, load_problems,
+};
+use o1_pruner::model::{Backend, Tokenizer};
+use o1_pruner::sampler::presample::{PresampleConfig, presample};
+use o1_pruner::sampler::{
+    Generator, HttpConfig, HttpGenerator, NativeGenerator, SamplingParams, SeedMode,
+};
+
+#[derive(Parser, Debug)]
+#[command(about = "Pre-sample K graded solutions per problem (resumable)")]
+struct Args {
+    /// Hugging Face model directory (config.json, safetensors, tokenizer.json). Optional with
+    /// --server, where only its tokenizer and chat template are used.
+    #[arg(long, required_unless_present = "server")]
+    model: Option<PathBuf>,
+    /// Problems file (JSONL or a JSON array).
+    #[arg(long)]
+    data: PathBuf,
+    /// Schema of the problems file: gsm8k, math or jsonl ({"id","question","answer"}).
+    #[arg(long, default_value = "jsonl")]
+    format: Format,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// Samples per problem.
+    #[arg(long, default_value_t = 16)]
+    k: usize,
+    /// Sampling temperature (0: greedy).
+    #[arg(long, default_value_t = 0.5)]
+    temperature: f32,
+    /// Nucleus sampling threshold.
+    #[arg(long, default_value_t = 0.8)]
+    top_p: f32,
+    /// Keep only the k most likely tokens (0: off).
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    /// Most tokens per sample.
+    #[arg(long, default_value_t = 8192)]
+    max_new_tokens: usize,
+    /// Samples per generator call.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Base seed (each sample's seed derives from it, the problem id and the sample index).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Burn backend of the native sampler.
+    #[arg(long, default_value = "flex")]
+    backend: Backend,
+    /// OpenAI-compatible server (http://host:port[/v1]) to sample from instead.
+    #[arg(long)]
+    server: Option<String>,
+    /// The `model` field sent to the server.
+    #[arg(long, default_value = "default")]
+    server_model: String,
+    /// Requests in flight at once with --server.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// With --server: one request with n samples per prompt instead of one per sample
+    /// (fewer requests; samples then depend on their group, so a resume may differ).
+    #[arg(long)]
+    grouped: bool,
+    /// How prompts become text.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "raw", "chat"])]
+    prompt_style: String,
+    /// System prompt (default: the paper's).
+    #[arg(long, conflicts_with = "no_system")]
+    system: Option<String>,
+    /// Send no system prompt.
+    #[arg(long)]
+    no_system: bool,
+    /// User prompt with a {question} placeholder (default: the paper's).
+    #[arg(long)]
+    user: Option<String>,
+    /// Append the paper's fast-solving sentence to each question.
+    #[arg(long)]
+    fast_solving: bool,
+    /// Stop string (repeatable).
+    #[arg(long)]
+    stop: Vec<String>,
+    /// Store generated token ids in each record.
+    #[arg(long)]
+    keep_token_ids: bool,
+    /// No progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Args::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let loaded = load_problems(&args.data, &args.format.mapping(), OnBadItem::Skip)?;
+    if !loaded.report.skipped.is_empty() {
+        eprintln!("{}", loaded.report);
+    }
+    let tokenizer = match &args.model {
+        Some(dir) if dir.join("tokenizer.json").is_file() => Some(Tokenizer::from_dir(dir)?),
+        _ => None,
+    };
+    let renderer = renderer(&args.prompt_style, tokenizer.as_ref())?;
+    let mut template = PromptTemplate::default().with_fast_solving(args.fast_solving);
+    if args.no_system {
+        template.system = None;
+    } else if let Some(system) = &args.system {
+        template.system = Some(system.clone());
+    }
+    if let Some(user) = &args.user {
+        template.user = user.clone();
+    }
+    let config = PresampleConfig {
+        k: args.k,
+        params: SamplingParams {
+            max_new_tokens: args.max_new_tokens,
+            temperature: args.temperature,
+            top_p: args.top_p,
+            top_k: args.top_k,
+            stop_strings: args.stop.clone(),
+            ..Default::default()
+        },
+        seed: args.seed,
+        batch_size: args.batch_size,
+        template,
+        keep_token_ids: args.keep_token_ids,
+        progress: !args.no_progress,
+        ..Default::default()
+    };
+    let generator: Box<dyn Generator> = match &args.server {
+        Some(url) => {
+            let mut http = HttpConfig::new(url.clone());
+            http.model = args.server_model.clone();
+            http.concurrency = args.concurrency;
+            if args.grouped {
+                http.seed_mode = SeedMode::Grouped;
+            }
+            Box::new(HttpGenerator::new(http, tokenizer)?)
+        }
+        None => {
+            let dir = args
+                .model
+                .as_ref()
+                .context("--model is required without --server")?;
+            Box::new(
+                NativeGenerator::from_dir(dir, args.backend, args.batch_size)
+                    .with_context(|| format!("loading {}", dir.display()))?,
+            )
+        }
+    };
+    let summary = presample(
+        &loaded.problems,
+        &renderer,
+        generator.as_ref(),
+        &config,
+        &args.out,
+    )?;
+    for s in &summary.skipped {
+        eprintln!("skipped problem {}: {}", s.problem_id, s.reason);
+    }
+    let secs = summary.elapsed.as_secs_f64().max(1e-9);
+    eprintln!(
+        "{} problems, {} records written, {} reused, {:.0} tokens/s -> {} and {}",
+        summary.problems,
+        summary.written,
+        summary.reused,
+        summary.generated_tokens as f64 / secs,
+        summary.samples_path.display(),
+        summary.stats_path.display()
+    );
+    Ok(
+        if summary.skipped.is_empty() && loaded.report.skipped.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
+        },
+    )
+}
+
+fn renderer(style: &str, tokenizer: Option<&Tokenizer>) -> anyhow::Result<PromptRenderer> {
+    let template = tokenizer.and_then(|t| t.chat_template().map(|c| (t, c)));
+    match (style, template) {
+        ("raw", _) | ("auto", None) => Ok(PromptRenderer::Raw),
+        ("chat" | "auto", Some((tok, source))) => {
+            let text =
+                |t: &Option<(u32, String)>| t.as_ref().map(|(_, s)| s.clone()).unwrap_or_default();
+            Ok(PromptRenderer::Chat(ChatTemplate::new(
+                source,
+                &text(&tok.special().bos),
+                &text(&tok.special().eos),
+            )?))
+        }
+        ("chat", None) => {
+            bail!("--prompt-style chat needs a tokenizer_config.json with a chat_template")
+        }
+        (other, _) => bail!("unknown prompt style {other}"),
+    }
+}

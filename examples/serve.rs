@@ -1,0 +1,401 @@
+//! Serve the native sampler on an OpenAI-compatible `/v1/completions` endpoint.
+//!
+//! ```text
+//! cargo run --release --example serve -- --model DIR [--port 8000] [--backend flex|wgpu|tch]
+//!     [--batch-size 16] [--served-model-name NAME] [--idle-timeout SECS]
+//! ```
+//!
+//! Binds 127.0.0.1 only (no authentication: not for the open network). `--port 0` picks a
+//! free port; the first line on stdout is always `listening on http://127.0.0.1:PORT`.
+//! Requests are served one at a time; the n samples of a request are decoded as one batch.
+//!
+//! `POST /v1/completions` takes `prompt` (a string, a list of token ids, or a list of either),
+//! `n`, `max_tokens` (default 16), `temperature` (default 1), `top_p`, `top_k`, `seed`, `stop`
+//! (a string or a list), `logprobs` (any integer: the sampled tokens' log-probabilities) and
+//! `return_token_ids`. Sample `j` of a prompt is drawn with `seed` for `j = 0` and a seed
+//! derived from `(seed, j)` after that, so an `n = 1` request with seed s gives exactly what
+//! the in-process sampler gives with seed s. The answer follows OpenAI's schema: `choices[]`
+//! with `index`, `text`, `logprobs`, `finish_reason` ("stop" or "length") and vLLM's
+//! `stop_reason` (the matched stop string, null at EOS), then `usage`. `GET /v1/models` and
+//! `GET /health` are there for clients that probe them. `--idle-timeout` makes the server
+//! exit after that many seconds without a request (tests use it so that a server never
+//! outlives them).
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use clap::Parser;
+use o1_pruner::model::Backend;
+use o1_pruner::sampler::presample::sample_seed;
+use o1_pruner::sampler::{
+    FinishReason, Generator, NativeGenerator, Prompt, Request, SamplingParams,
+};
+use serde_json::{Value, json};
+use tiny_http::{Header, Method, Response, Server};
+
+/// Request bodies larger than this are refused (a prompt of a million characters is a bug).
+const MAX_BODY_BYTES: u64 = 16 << 20;
+
+#[derive(Parser, Debug)]
+#[command(about = "OpenAI-compatible /v1/completions server over the native sampler")]
+struct Args {
+    /// Hugging Face model directory with tokenizer.json.
+    #[arg(long)]
+    model: PathBuf,
+    /// Port on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    /// Burn backend.
+    #[arg(long, default_value = "flex")]
+    backend: Backend,
+    /// Sequences decoded together.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Name reported by /v1/models and in responses (default: the directory name).
+    #[arg(long)]
+    served_model_name: Option<String>,
+    /// Exit after this many seconds without a request (0: never).
+    #[arg(long, default_value_t = 0)]
+    idle_timeout: u64,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    if !args.model.join("tokenizer.json").is_file() {
+        anyhow::bail!(
+            "{}/tokenizer.json is missing: the server needs a tokenizer to return text",
+            args.model.display()
+        );
+    }
+    let generator = NativeGenerator::from_dir(&args.model, args.backend, args.batch_size)
+        .with_context(|| format!("loading {}", args.model.display()))?;
+    let name = args.served_model_name.clone().unwrap_or_else(|| {
+        args.model
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into())
+    });
+    let server = Server::http(("127.0.0.1", args.port))
+        .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
+    let port = server
+        .server_addr()
+        .to_ip()
+        .map(|a| a.port())
+        .context("the server has no IP address")?;
+    // The first stdout line is the contract with scripts and tests that pass --port 0.
+    println!("listening on http://127.0.0.1:{port}");
+    use std::io::Write;
+    std::io::stdout().flush()?;
+
+    let idle = (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout));
+    let mut last_request = Instant::now();
+    let mut counter = 0u64;
+    loop {
+        let request = match idle {
+            Some(limit) => {
+                let left = limit.saturating_sub(last_request.elapsed());
+                if left.is_zero() {
+                    tracing::info!("idle timeout reached; exiting");
+                    return Ok(());
+                }
+                match server.recv_timeout(left)? {
+                    Some(r) => r,
+                    None => continue,
+                }
+            }
+            None => server.recv()?,
+        };
+        last_request = Instant::now();
+        counter += 1;
+        let mut request = request;
+        let method = request.method().clone();
+        let path = request.url().split('?').next().unwrap_or("").to_string();
+        let mut body = String::new();
+        let read = request
+            .as_reader()
+            .take(MAX_BODY_BYTES + 1)
+            .read_to_string(&mut body);
+        let (status, value) = match read {
+            Err(e) => (
+                400,
+                error_json(&format!("cannot read the body as UTF-8: {e}")),
+            ),
+            Ok(n) if n as u64 > MAX_BODY_BYTES => (413, error_json("request body too large")),
+            Ok(_) => route(&method, &path, &body, &generator, &name, counter),
+        };
+        tracing::debug!(%method, path, status, "request");
+        let response = Response::from_string(value.to_string())
+            .with_status_code(status)
+            .with_header(json_header());
+        if let Err(e) = request.respond(response) {
+            tracing::warn!(error = %e, "could not send a response");
+        }
+    }
+}
+
+fn json_header() -> Header {
+    Header {
+        field: "Content-Type".parse().expect("a valid header name"),
+        value: "application/json".parse().expect("an ASCII header value"),
+    }
+}
+
+fn route(
+    method: &Method,
+    path: &str,
+    body: &str,
+    generator: &NativeGenerator,
+    name: &str,
+    counter: u64,
+) -> (u16, Value) {
+    match (method, path) {
+        (Method::Get, "/health") => (200, json!({"status": "ok"})),
+        (Method::Get, "/v1/models") => (
+            200,
+            json!({"object": "list", "data": [{"id": name, "object": "model", "owned_by": "o1-pruner"}]}),
+        ),
+        (Method::Post, "/v1/completions") => match completions(body, generator, name, counter) {
+            Ok(v) => (200, v),
+            Err(Failure::Client(message)) => (400, error_json(&message)),
+            Err(Failure::Server(message)) => (500, error_json(&message)),
+        },
+        _ => (404, error_json(&format!("no route for {method} {path}"))),
+    }
+}
+
+/// Why a completion request failed: the client's fault (400) or ours (500).
+enum Failure {
+    Client(String),
+    Server(String),
+}
+
+/// The request fields this server reads.
+struct CompletionRequest {
+    prompts: Vec<Prompt>,
+    n: usize,
+    params: SamplingParams,
+    seed: u64,
+    logprobs: bool,
+    return_token_ids: bool,
+}
+
+fn parse_request(body: &str) -> Result<CompletionRequest, String> {
+    let v: Value = serde_json::from_str(body).map_err(|e| format!("body is not JSON: {e}"))?;
+    let obj = v.as_object().ok_or("body is not a JSON object")?;
+    let prompts = match obj.get("prompt") {
+        Some(Value::String(s)) => vec![Prompt::Text(s.clone())],
+        Some(Value::Array(items)) if items.iter().all(Value::is_number) => {
+            vec![Prompt::Ids(ids_of(items)?)]
+        }
+        Some(Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .map(|item| match item {
+                Value::String(s) => Ok(Prompt::Text(s.clone())),
+                Value::Array(ids) => ids_of(ids).map(Prompt::Ids),
+                _ => Err("prompt list items must be strings or token id lists".to_string()),
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err("prompt must be a string, a token id list or a list of them".into()),
+    };
+    let uint = |key: &str, default: u64| -> Result<u64, String> {
+        match obj.get(key) {
+            None | Some(Value::Null) => Ok(default),
+            Some(v) => v
+                .as_u64()
+                .ok_or_else(|| format!("{key} must be a non-negative integer")),
+        }
+    };
+    let float = |key: &str, default: f64| -> Result<f64, String> {
+        match obj.get(key) {
+            None | Some(Value::Null) => Ok(default),
+            Some(v) => v
+                .as_f64()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| format!("{key} must be a number")),
+        }
+    };
+    let n = uint("n", 1)? as usize;
+    if n == 0 || n > 1024 {
+        return Err("n must be between 1 and 1024".into());
+    }
+    let temperature = float("temperature", 1.0)?;
+    let top_p = float("top_p", 1.0)?;
+    if temperature < 0.0 || !(top_p > 0.0 && top_p <= 1.0) {
+        return Err("temperature must be >= 0 and top_p in (0, 1]".into());
+    }
+    // vLLM uses -1 for "no top-k".
+    let top_k = match obj.get("top_k").and_then(Value::as_i64) {
+        Some(k) if k > 0 => k as usize,
+        _ => 0,
+    };
+    let stop_strings = match obj.get("stop") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|s| {
+                s.as_str()
+                    .map(str::to_string)
+                    .ok_or("stop must hold strings")
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err("stop must be a string or a list of strings".into()),
+    };
+    let seed = match obj.get("seed") {
+        None | Some(Value::Null) => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0),
+        Some(v) => v.as_u64().ok_or("seed must be a non-negative integer")?,
+    };
+    Ok(CompletionRequest {
+        prompts,
+        n,
+        params: SamplingParams {
+            max_new_tokens: uint("max_tokens", 16)? as usize,
+            temperature: temperature as f32,
+            top_p: top_p as f32,
+            top_k,
+            stop_ids: Vec::new(),
+            stop_strings,
+        },
+        seed,
+        logprobs: matches!(obj.get("logprobs"), Some(v) if !v.is_null() && v != &json!(false)),
+        return_token_ids: obj.get("return_token_ids") == Some(&json!(true)),
+    })
+}
+
+fn ids_of(items: &[Value]) -> Result<Vec<u32>, String> {
+    items
+        .iter()
+        .map(|x| {
+            x.as_u64()
+                .and_then(|t| u32::try_from(t).ok())
+                .ok_or_else(|| format!("bad token id {x}"))
+        })
+        .collect()
+}
+
+fn completions(
+    body: &str,
+    generator: &NativeGenerator,
+    name: &str,
+    counter: u64,
+) -> Result<Value, Failure> {
+    let req = parse_request(body).map_err(Failure::Client)?;
+    let mut prompt_tokens = 0;
+    for (i, p) in req.prompts.iter().enumerate() {
+        let ids = generator
+            .encode(p)
+            .map_err(|e| Failure::Client(format!("prompt {i}: {e}")))?;
+        prompt_tokens += ids.len();
+    }
+    // Sample 0 uses the seed itself, so n = 1 with seed s matches the in-process sampler.
+    let seeds: Vec<u64> = (0..req.n)
+        .map(|j| {
+            if j == 0 {
+                req.seed
+            } else {
+                sample_seed(req.seed, "", j)
+            }
+        })
+        .collect();
+    let requests: Vec<Request> = req
+        .prompts
+        .iter()
+        .map(|p| Request {
+            prompt: p.clone(),
+            seeds: seeds.clone(),
+        })
+        .collect();
+    let generated = generator
+        .generate(&requests, &req.params)
+        .map_err(|e| Failure::Server(e.to_string()))?;
+    let tok = generator.tokenizer();
+    let mut choices = Vec::new();
+    let mut completion_tokens = 0;
+    for (index, g) in generated.into_iter().flatten().enumerate() {
+        completion_tokens += g.num_tokens;
+        let ids = g.token_ids.clone().unwrap_or_default();
+        let stop_reason = match g.finish_reason {
+            FinishReason::Stop => {
+                let full = tok
+                    .and_then(|t| t.decode(&ids, true).ok())
+                    .unwrap_or_default();
+                req.params
+                    .stop_strings
+                    .iter()
+                    .filter_map(|s| full.find(s.as_str()).map(|at| (at, s)))
+                    .min()
+                    .map(|(_, s)| json!(s))
+                    .unwrap_or(Value::Null)
+            }
+            _ => Value::Null,
+        };
+        let logprobs = if req.logprobs {
+            let tokens: Vec<String> = ids
+                .iter()
+                .map(|&t| {
+                    tok.and_then(|k| k.decode(&[t], false).ok())
+                        .unwrap_or_default()
+                })
+                .collect();
+            json!({"tokens": tokens, "token_logprobs": g.logprobs, "top_logprobs": null,
+                   "text_offset": null})
+        } else {
+            Value::Null
+        };
+        let mut choice = json!({
+            "index": index,
+            "text": g.text,
+            "logprobs": logprobs,
+            "finish_reason": match g.finish_reason {
+                FinishReason::Length => "length",
+                FinishReason::Eos | FinishReason::Stop => "stop",
+            },
+            "stop_reason": stop_reason,
+        });
+        if req.return_token_ids {
+            choice["token_ids"] = json!(ids);
+        }
+        choices.push(choice);
+    }
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    Ok(json!({
+        "id": format!("cmpl-{counter}"),
+        "object": "text_completion",
+        "created": created,
+        "model": name,
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }))
+}
+
+fn error_json(message: &str) -> Value {
+    json!({"error": {"message": message, "type": "invalid_request_error"}})
+}

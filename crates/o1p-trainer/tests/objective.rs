@@ -8,8 +8,10 @@ use o1p_trainer::loss::{
 };
 use o1p_trainer::{Objective, OptimConfig, ReferenceMode, TrainExample, TrainSettings, train};
 
+/// The backend under test: flex by default, `O1P_TEST_BACKEND=wgpu|tch` in CI's backend steps.
 fn dev() -> Device {
-    Backend::Flex.device().unwrap()
+    let name = std::env::var("O1P_TEST_BACKEND").unwrap_or_else(|_| "flex".into());
+    name.parse::<Backend>().unwrap().device().unwrap()
 }
 
 fn scalar(t: Tensor<1>) -> f64 {

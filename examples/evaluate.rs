@@ -1,0 +1,246 @@
+//! Evaluate one or more models on one or more benchmark files and compare them: accuracy, mean
+//! tokens and AES against a baseline, per benchmark and on average (the paper's Table 2).
+//!
+//! ```text
+//! cargo run --release --example evaluate -- \
+//!     --model base=models/marco-o1 --model pruned=runs/pruned/model \
+//!     --data data/gsm8k_test.jsonl --format gsm8k \
+//!     --baseline base --out runs/eval
+//! ```
+//!
+//! - `--model [LABEL=]DIR` (repeatable): a Hugging Face model directory with tokenizer.json;
+//!   the label defaults to the directory name. Models are evaluated one after the other.
+//! - `--data FILE` (repeatable), `--format gsm8k|math|jsonl|demo`: give `--format` once for
+//!   every file, or once per `--data` in the same order. `demo` is a JSONL of o1p-data
+//!   `Problem`s (`id`, `question`, `gold`, `difficulty`), as the demo task writes them.
+//! - `--prompt paper|fast|demo`: the paper's prompt, the paper's fast-solving prompt baseline,
+//!   or the demo's bare `Q: {question}` prompt. Default: `demo` when every file is in the demo
+//!   format, `paper` otherwise. `--chat-template` renders it through the tokenizer's chat
+//!   template instead of as raw text.
+//! - Greedy decoding (the paper's protocol) unless `--temperature` is given; `--samples K`
+//!   draws K responses per problem (accuracy is then pass@1, and K >= 4 adds the
+//!   length-quartile table and plot).
+//!
+//! Results go to `--out` (default `runs/evaluate`): `<label>/<benchmark>.jsonl` (one graded
+//! response per line; rerunning the same command resumes a killed run and reuses finished
+//! responses), `report.json`, `report.md` and the plots (`lengths_*`, `quartiles_*`,
+//! `difficulty_*`, as SVG and PNG). The Markdown tables are printed on stdout.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+use o1_pruner::data::{PromptTemplate, demo};
+use o1_pruner::eval::run::{
+    Benchmark, BenchmarkFormat, Decoding, EvalConfig, LoadedModel, ReportOptions, evaluate,
+    write_report,
+};
+use o1_pruner::model::Backend;
+use o1_pruner::reward::GradeOptions;
+
+#[derive(Parser, Debug)]
+#[command(about = "Evaluate models on benchmarks and compare them (accuracy, tokens, AES)")]
+struct Args {
+    /// Model directory, optionally labelled: `LABEL=DIR` (repeatable).
+    #[arg(long = "model", required = true, value_name = "[LABEL=]DIR")]
+    models: Vec<String>,
+    /// Benchmark file (repeatable); the benchmark is named after the file stem.
+    #[arg(long = "data", required = true, value_name = "FILE")]
+    data: Vec<PathBuf>,
+    /// Schema of the files: once for all, or once per --data.
+    #[arg(
+        long = "format",
+        value_name = "gsm8k|math|jsonl|demo",
+        default_value = "jsonl"
+    )]
+    formats: Vec<BenchmarkFormat>,
+    /// Prompt (default: demo for demo files, paper otherwise).
+    #[arg(long, value_enum)]
+    prompt: Option<PromptChoice>,
+    /// Render prompts through the tokenizer's chat template.
+    #[arg(long)]
+    chat_template: bool,
+    /// Label of the run AES is computed against (default: the first model).
+    #[arg(long)]
+    baseline: Option<String>,
+    /// Run summarised against the baseline at the top of report.json (default: the last
+    /// model that is not the baseline).
+    #[arg(long)]
+    summary: Option<String>,
+    /// Output directory.
+    #[arg(long, default_value = "runs/evaluate")]
+    out: PathBuf,
+    /// Most tokens per response (the paper: 8192).
+    #[arg(long, default_value_t = 8192)]
+    max_new_tokens: usize,
+    /// Sequences decoded together.
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Responses per problem (needs --temperature when more than 1).
+    #[arg(long, default_value_t = 1)]
+    samples: usize,
+    /// Sampling temperature; greedy when absent.
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// Nucleus sampling threshold (with --temperature).
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    /// Base seed of the samplers (with --temperature).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Grade like the O1-Pruner reference code (first \boxed{}, no last-number fallback).
+    #[arg(long)]
+    reference_grading: bool,
+    /// Burn backend.
+    #[arg(long, default_value = "flex")]
+    backend: Backend,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PromptChoice {
+    /// The paper's system and user prompts.
+    Paper,
+    /// The paper's prompt plus the fast-solving suffix (the prompt baseline).
+    Fast,
+    /// The demo task's `Q: {question}` prompt.
+    Demo,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `LABEL=DIR` or `DIR` (an existing directory is always taken whole, so a path containing
+/// `=` still works).
+fn parse_model(spec: &str) -> anyhow::Result<(String, PathBuf)> {
+    let whole = PathBuf::from(spec);
+    let (label, dir) = match spec.split_once('=') {
+        Some((label, dir)) if !whole.is_dir() => (Some(label.to_string()), PathBuf::from(dir)),
+        _ => (None, whole),
+    };
+    let label = match label {
+        Some(l) if !l.trim().is_empty() => l,
+        Some(_) => bail!("--model {spec}: empty label"),
+        None => dir
+            .canonicalize()
+            .unwrap_or_else(|_| dir.clone())
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .with_context(|| format!("--model {spec}: cannot name it; use LABEL=DIR"))?,
+    };
+    Ok((label, dir))
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let models = args
+        .models
+        .iter()
+        .map(|m| parse_model(m))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for (i, (label, _)) in models.iter().enumerate() {
+        if models[..i].iter().any(|(l, _)| l == label) {
+            bail!("two models are labelled {label:?}; give them labels with LABEL=DIR");
+        }
+    }
+    let baseline = args.baseline.clone().unwrap_or_else(|| models[0].0.clone());
+    if !models.iter().any(|(l, _)| *l == baseline) {
+        bail!("--baseline {baseline:?} is not one of the --model labels");
+    }
+
+    let formats = match args.formats.len() {
+        1 => vec![args.formats[0]; args.data.len()],
+        n if n == args.data.len() => args.formats.clone(),
+        n => bail!(
+            "give --format once or once per --data ({n} formats for {} files)",
+            args.data.len()
+        ),
+    };
+    let benchmarks = args
+        .data
+        .iter()
+        .zip(&formats)
+        .map(|(path, &format)| {
+            Benchmark::load(path, format).with_context(|| format!("loading {}", path.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+
+    let all_demo = formats.iter().all(|&f| f == BenchmarkFormat::Problems);
+    let prompt = match args.prompt {
+        Some(PromptChoice::Demo) => demo::prompt_template(),
+        Some(PromptChoice::Fast) => PromptTemplate::default().with_fast_solving(true),
+        Some(PromptChoice::Paper) => PromptTemplate::default(),
+        None if all_demo => demo::prompt_template(),
+        None => PromptTemplate::default(),
+    };
+    let decoding = match args.temperature {
+        None if args.samples > 1 => bail!("--samples {} needs --temperature", args.samples),
+        None => Decoding::Greedy,
+        Some(temperature) => Decoding::Sample {
+            samples: args.samples,
+            temperature,
+            top_p: args.top_p,
+            top_k: 0,
+            seed: args.seed,
+        },
+    };
+    let config = EvalConfig {
+        prompt,
+        chat_template: args.chat_template,
+        decoding,
+        max_new_tokens: args.max_new_tokens,
+        batch_size: args.batch_size,
+        grade: if args.reference_grading {
+            GradeOptions::reference_code()
+        } else {
+            GradeOptions::default()
+        },
+        ..EvalConfig::default()
+    };
+    config.validate()?;
+
+    let device = args.backend.device()?;
+    let mut runs = Vec::with_capacity(models.len());
+    for (label, dir) in &models {
+        // One model in memory at a time.
+        let loaded = LoadedModel::from_dir(dir, &device)
+            .with_context(|| format!("loading model {label:?} from {}", dir.display()))?;
+        let run = evaluate(&loaded.as_eval(label), &benchmarks, &config, &args.out)
+            .with_context(|| format!("evaluating {label:?}"))?;
+        for b in &run.benchmarks {
+            eprintln!(
+                "{label} / {}: {} responses ({} reused), {:.1} s, {:.0} tokens/s",
+                b.benchmark,
+                b.records.len(),
+                b.reused,
+                b.timing.wall_time_s,
+                b.timing.tokens_per_s
+            );
+        }
+        runs.push(run);
+    }
+
+    let options = ReportOptions {
+        summary: args.summary.clone(),
+        ..ReportOptions::new(baseline)
+    };
+    let written = write_report(&args.out, &runs, &options)?;
+    println!("{}", written.markdown);
+    for f in &written.files {
+        eprintln!("wrote {}", f.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! End to end: the `evaluate` example binary on two tiny random models and a few demo
+//! problems writes report.json (with the summary keys and finite numbers), report.md and the
+//! plots, prints the Markdown table, and a second invocation resumes instead of regenerating.
+//!
+//! The binary is the one cargo built next to this test (`target/<profile>/examples/evaluate`):
+//! `cargo test --release` builds examples before running tests; with `--test evaluate_e2e`
+//! alone, build it first with `cargo build --release --example evaluate`.
+
+#[path = "../crates/o1p-eval/tests/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn evaluate_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/evaluate_e2e-<hash> -> target/<profile>/examples/evaluate
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let bin = profile_dir
+        .join("examples")
+        .join(format!("evaluate{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "{} not found: run `cargo build --release --example evaluate` first",
+        bin.display()
+    );
+    bin
+}
+
+/// A scratch directory removed on drop (even when an assertion fails).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("o1p-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn finite(v: &Value, what: &str) -> f64 {
+    let x = v
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what} is not a number: {v}"));
+    assert!(x.is_finite(), "{what} = {x}");
+    x
+}
+
+#[test]
+fn evaluate_binary_writes_the_report_and_resumes() {
+    let bin = evaluate_binary();
+    let scratch = Scratch::new("evaluate-e2e");
+    let dir = &scratch.0;
+    common::write_tiny_model(&dir.join("base"), 1);
+    common::write_tiny_model(&dir.join("other"), 2);
+    let data = dir.join("demo_test.jsonl");
+    common::write_problems(&data, &common::demo_problems(5));
+    let out = dir.join("out");
+
+    let invoke = || {
+        Command::new(&bin)
+            .arg("--model")
+            .arg(dir.join("base"))
+            .arg("--model")
+            .arg(format!("pruned={}", dir.join("other").display()))
+            .arg("--data")
+            .arg(&data)
+            .args(["--format", "demo", "--baseline", "base"])
+            .args(["--max-new-tokens", "16", "--batch-size", "2"])
+            .args(["--samples", "4", "--temperature", "1.0"])
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let first = invoke();
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        first.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("### demo_test"), "{stdout}");
+    assert!(stdout.contains("| base |") && stdout.contains("| pruned |"));
+    assert!(stdout.contains("Accuracy per length quartile"), "{stdout}");
+
+    for f in [
+        "report.json",
+        "report.md",
+        "lengths_demo_test.svg",
+        "lengths_demo_test.png",
+        "quartiles_demo_test.svg",
+        "quartiles_demo_test.png",
+        "difficulty_demo_test.svg",
+        "difficulty_demo_test.png",
+        "base/demo_test.jsonl",
+        "pruned/demo_test.jsonl",
+    ] {
+        let path = out.join(f);
+        assert!(
+            path.is_file() && std::fs::metadata(&path).unwrap().len() > 0,
+            "missing {f}"
+        );
+    }
+    let png = std::fs::read(out.join("lengths_demo_test.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    for key in ["baseline", "pruned"] {
+        let acc = finite(&report[key]["accuracy"], "accuracy");
+        assert!((0.0..=1.0).contains(&acc));
+        assert!(finite(&report[key]["mean_tokens"], "mean_tokens") > 0.0);
+    }
+    assert_eq!(report["pruned"]["label"], "pruned");
+    finite(&report["length_reduction"], "length_reduction");
+    // AES is undefined (null) when the baseline solves nothing, which random models may do.
+    assert!(report["aes"].is_null() || report["aes"].as_f64().is_some_and(f64::is_finite));
+    assert_eq!(report["baseline_label"], "base");
+    assert_eq!(report["benchmarks"], serde_json::json!(["demo_test"]));
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for run in runs {
+        let m = &run["per_benchmark"][0]["metrics"];
+        assert_eq!(m["num_problems"], 5);
+        assert_eq!(m["num_responses"], 20);
+        for k in ["accuracy", "maj_at_k", "mean_tokens", "truncation_rate"] {
+            finite(&m[k], k);
+        }
+        assert!(finite(&m["timing"]["wall_time_s"], "wall time") > 0.0);
+        finite(&m["timing"]["tokens_per_s"], "tokens/s");
+        finite(&m["accuracy_ci"]["lower"], "ci");
+    }
+    let analysis = &report["analysis"];
+    assert_eq!(analysis["length_quartiles"].as_array().unwrap().len(), 2);
+    assert_eq!(analysis["difficulty"][0]["label"], "pruned");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("## Results against `base`"));
+
+    // Same command again: every response is reused, and the report is unchanged but for time.
+    let second = invoke();
+    assert!(second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("20 responses (20 reused)"), "{stderr}");
+    let again: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(again["pruned"], report["pruned"]);
+    assert_eq!(again["analysis"], report["analysis"]);
+
+    // A bad flag combination fails with a message, not a panic.
+    let bad = Command::new(&bin)
+        .arg("--model")
+        .arg(dir.join("base"))
+        .arg("--data")
+        .arg(&data)
+        .args(["--format", "demo", "--samples", "4"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("needs --temperature"));
+}

@@ -1,0 +1,177 @@
+//! The `presample` example killed with SIGKILL midway and rerun ends with the same files,
+//! byte for byte, as an uninterrupted run; bad inputs are reported, never a panic.
+//!
+//! The example binary is found next to this test's executable
+//! (`target/release/examples/presample`); `cargo test --release` builds it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use o1_pruner::data::demo;
+use o1_pruner::sampler::testing;
+
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/release/deps/<test> -> target/release/examples/<name>
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|release| release.join("examples").join(name))
+        .expect("a target directory");
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build --release --example {name}`",
+        path.display()
+    );
+    path
+}
+
+/// A tiny model and a problems file with 16 good problems and 3 bad records.
+fn setup(root: &Path) -> (PathBuf, PathBuf) {
+    let model = root.join("model");
+    testing::write_tiny_model(&model, demo::ALPHABET, 4, 128, 3).unwrap();
+    let data = root.join("problems.jsonl");
+    let mut f = std::fs::File::create(&data).unwrap();
+    for p in demo::generate_problems(16, 9, &demo::DemoConfig::default()) {
+        let line = serde_json::json!({"id": p.id, "question": p.question, "answer": p.gold});
+        writeln!(f, "{line}").unwrap();
+    }
+    writeln!(f, "{{\"id\": \"no-question\", \"answer\": \"3\"}}").unwrap();
+    writeln!(
+        f,
+        "{{\"id\": \"no-gold\", \"question\": \"Q\", \"answer\": \"\"}}"
+    )
+    .unwrap();
+    f.write_all(b"{\"id\": \"bad-utf8\", \"question\": \"\xff\xfe\", \"answer\": \"1\"}\n")
+        .unwrap();
+    (model, data)
+}
+
+fn command(model: &Path, data: &Path, out: &Path) -> Command {
+    let mut cmd = Command::new(example("presample"));
+    cmd.args(["--model", &model.display().to_string()])
+        .args(["--data", &data.display().to_string()])
+        .args(["--format", "jsonl", "--out", &out.display().to_string()])
+        .args(["--k", "4", "--temperature", "1.0", "--top-p", "0.95"])
+        .args(["--max-new-tokens", "64", "--batch-size", "4", "--seed", "7"])
+        .args([
+            "--prompt-style",
+            "raw",
+            "--no-system",
+            "--user",
+            "Q: {question}\n",
+        ])
+        .arg("--no-progress")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn files(out: &Path) -> Vec<Vec<u8>> {
+    ["samples.jsonl", "reference_stats.json", "presample.json"]
+        .iter()
+        .map(|f| std::fs::read(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}")))
+        .collect()
+}
+
+fn lines(path: &Path) -> usize {
+    std::fs::read(path)
+        .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+        .unwrap_or(0)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn killed_run_resumes_into_identical_files() {
+    let root = tempfile::tempdir().unwrap();
+    let (model, data) = setup(root.path());
+
+    let full = root.path().join("full");
+    let done = command(&model, &data, &full).output().unwrap();
+    // Exit 2: every good problem was sampled, but bad records were skipped (and listed).
+    assert_eq!(done.status.code(), Some(2), "{}", stderr(&done));
+    let err = stderr(&done);
+    assert!(err.contains("no gold answer"), "{err}");
+    assert!(err.contains("loaded 16 of 19"), "{err}");
+    let expected = files(&full);
+    assert_eq!(lines(&full.join("samples.jsonl")), 16 * 4);
+
+    // Kill -9 once a few batches are on disk, then rerun the same command.
+    let killed = root.path().join("killed");
+    let store = killed.join("samples.jsonl");
+    let mut child = command(&model, &data, &killed)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while lines(&store) < 8 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        assert!(start.elapsed() < Duration::from_secs(120), "no progress");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    let at_kill = lines(&store);
+    eprintln!("killed at {at_kill} of 64 records");
+    assert!(at_kill < 64, "killed too late ({at_kill} lines)");
+    assert!(!killed.join("reference_stats.json").exists());
+    // Make sure a torn last line is part of the test even when the kill fell between writes.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&store)
+        .unwrap();
+    f.write_all(b"{\"problem_id\":\"demo-9-").unwrap();
+    drop(f);
+
+    let resumed = command(&model, &data, &killed).output().unwrap();
+    assert_eq!(resumed.status.code(), Some(2), "{}", stderr(&resumed));
+    assert_eq!(
+        files(&killed),
+        expected,
+        "resumed files differ (killed at {at_kill} lines)"
+    );
+}
+
+#[test]
+fn bad_inputs_fail_with_clear_errors() {
+    let root = tempfile::tempdir().unwrap();
+    let (model, _) = setup(root.path());
+    let empty = root.path().join("empty.jsonl");
+    std::fs::write(&empty, "\n\n").unwrap();
+    let out = command(&model, &empty, &root.path().join("o1"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("empty"), "{}", stderr(&out));
+
+    let missing = root.path().join("nope.jsonl");
+    let out = command(&model, &missing, &root.path().join("o2"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("nope.jsonl"), "{}", stderr(&out));
+
+    let data = root.path().join("one.jsonl");
+    std::fs::write(
+        &data,
+        "{\"id\":\"a\",\"question\":\"Q: 1+1\",\"answer\":\"2\"}\n",
+    )
+    .unwrap();
+    let out = command(
+        &root.path().join("no-model"),
+        &data,
+        &root.path().join("o3"),
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no-model"), "{}", stderr(&out));
+}

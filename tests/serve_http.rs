@@ -1,0 +1,171 @@
+//! The `serve` example on a free loopback port, driven by the HttpGenerator: the same seeds
+//! give the same completions as the in-process sampler, per-sample and grouped; client errors
+//! come back as typed errors; pre-sampling through the server writes the same files as
+//! pre-sampling in process. The server is killed when the test ends, and exits by itself
+//! after 60 idle seconds should the test die first.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use o1_pruner::data::{PromptRenderer, demo};
+use o1_pruner::model::Backend;
+use o1_pruner::sampler::presample::{PresampleConfig, presample, sample_seed};
+use o1_pruner::sampler::{
+    GenerateError, Generated, Generator, HttpConfig, HttpGenerator, NativeGenerator, Prompt,
+    Request, SamplingParams, SeedMode, testing,
+};
+
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|release| release.join("examples").join(name))
+        .expect("a target directory");
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build --release --example {name}`",
+        path.display()
+    );
+    path
+}
+
+/// The server child; killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(model: &Path) -> Server {
+    let mut child = Command::new(example("serve"))
+        .args(["--model", &model.display().to_string()])
+        .args(["--port", "0", "--idle-timeout", "60", "--batch-size", "4"])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let stdout = child.stdout.take().unwrap();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    Server { child, url }
+}
+
+fn params() -> SamplingParams {
+    SamplingParams {
+        max_new_tokens: 24,
+        temperature: 0.9,
+        top_p: 0.95,
+        stop_strings: vec!["=".into()],
+        ..Default::default()
+    }
+}
+
+fn summary(g: &[Generated]) -> Vec<(String, usize, o1_pruner::data::FinishReason)> {
+    g.iter()
+        .map(|x| (x.text.clone(), x.num_tokens, x.finish_reason))
+        .collect()
+}
+
+#[test]
+fn http_generator_against_the_serve_example() {
+    let root = tempfile::tempdir().unwrap();
+    let model = root.path().join("model");
+    testing::write_tiny_model(&model, demo::ALPHABET, 2, 32, 8).unwrap();
+    let server = start(&model);
+    let native = NativeGenerator::from_dir(&model, Backend::Flex, 4).unwrap();
+
+    let prompts: Vec<Prompt> = demo::generate_problems(3, 2, &demo::DemoConfig::default())
+        .into_iter()
+        .map(|p| Prompt::Text(format!("Q: {}\n", p.question)))
+        .collect();
+    let requests: Vec<Request> = prompts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Request {
+            prompt: p.clone(),
+            seeds: (0..3).map(|j| 100 * i as u64 + j).collect(),
+        })
+        .collect();
+    let want = native.generate(&requests, &params()).unwrap();
+    let reasons: Vec<_> = want.iter().flatten().map(|g| g.finish_reason).collect();
+    assert!(
+        reasons.contains(&o1_pruner::data::FinishReason::Stop),
+        "{reasons:?}"
+    );
+
+    // One request per sample, each with its own seed: exactly the native completions.
+    let mut config = HttpConfig::new(server.url.clone());
+    config.concurrency = 4;
+    let http = HttpGenerator::new(config.clone(), None).unwrap();
+    let got = http.generate(&requests, &params()).unwrap();
+    for (w, g) in want.iter().zip(&got) {
+        assert_eq!(summary(w), summary(g));
+    }
+
+    // One request with n = 3: the server seeds sample j > 0 from (seed, j).
+    config.seed_mode = SeedMode::Grouped;
+    let grouped = HttpGenerator::new(config.clone(), None).unwrap();
+    let seed = 77;
+    let group = [Request {
+        prompt: prompts[0].clone(),
+        seeds: vec![seed, 0, 0],
+    }];
+    let got = grouped.generate(&group, &params()).unwrap();
+    let derived = [Request {
+        prompt: prompts[0].clone(),
+        seeds: vec![seed, sample_seed(seed, "", 1), sample_seed(seed, "", 2)],
+    }];
+    let want = native.generate(&derived, &params()).unwrap();
+    assert_eq!(summary(&want[0]), summary(&got[0]));
+
+    // A client error is not retried and comes back with the server's message.
+    let bad = [Request {
+        prompt: Prompt::Ids(vec![100_000]),
+        seeds: vec![1],
+    }];
+    match http.generate(&bad, &params()) {
+        Err(GenerateError::Status { status, body, .. }) => {
+            assert_eq!(status, 400);
+            assert!(body.contains("outside the vocabulary"), "{body}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Pre-sampling through the server writes exactly what pre-sampling in process writes.
+    let problems = demo::generate_problems(4, 5, &demo::DemoConfig::default());
+    let cfg = PresampleConfig {
+        k: 3,
+        params: SamplingParams {
+            stop_strings: Vec::new(),
+            ..params()
+        },
+        batch_size: 4,
+        template: demo::prompt_template(),
+        progress: false,
+        ..Default::default()
+    };
+    let (a, b) = (root.path().join("native"), root.path().join("http"));
+    presample(&problems, &PromptRenderer::Raw, &native, &cfg, &a).unwrap();
+    presample(&problems, &PromptRenderer::Raw, &http, &cfg, &b).unwrap();
+    for f in ["samples.jsonl", "reference_stats.json", "presample.json"] {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}

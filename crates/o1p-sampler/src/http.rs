@@ -92,6 +92,9 @@ pub struct HttpGenerator {
     tokenizer: Option<Tokenizer>,
 }
 
+/// The result of one call, filled in by whichever worker thread made it.
+type Slot = Mutex<Option<Result<Vec<Generated>, GenerateError>>>;
+
 /// One HTTP call: which request it serves and which of its seeds.
 struct Call<'a> {
     request: usize,
@@ -325,8 +328,7 @@ impl Generator for HttpGenerator {
                 })
             })
             .collect();
-        let results: Vec<Mutex<Option<Result<Vec<Generated>, GenerateError>>>> =
-            calls.iter().map(|_| Mutex::new(None)).collect();
+        let results: Vec<Slot> = calls.iter().map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
         let failed = AtomicBool::new(false);
         let workers = self.config.concurrency.clamp(1, calls.len().max(1));

@@ -1,0 +1,294 @@
+//! The whole O1-Pruner pipeline on the embedded demo model, on the CPU, in a few minutes:
+//!
+//! 1. pre-sample K solutions per training problem from the demo model (o1p-sampler),
+//!    graded by o1p-reward, and compute each problem's reference statistics;
+//! 2. fine-tune with the length-harmonizing reward and the clipped off-policy objective
+//!    (o1p-trainer, the `demo` preset);
+//! 3. evaluate the base and the pruned model greedily on held-out problems (o1p-eval) and write
+//!    report.json, report.md, the plots and the pruned model (`<out>/model`).
+//!
+//! ```text
+//! cargo run --release --example quickstart [-- --out runs/quickstart --with-baselines]
+//! ```
+//!
+//! `--with-baselines` also runs the paper's fast-solving prompt, SFT and DPO baselines from the
+//! same pool and reports them in the same table.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use burn::tensor::DType;
+use clap::Parser;
+use o1_pruner::data::{Problem, PromptRenderer, demo, write_json_atomic};
+use o1_pruner::eval::run::{
+    Benchmark, EvalConfig, EvalModel, ModelRun, ReportOptions, evaluate, write_report,
+};
+use o1_pruner::model::{Backend, Tokenizer, load_pretrained};
+use o1_pruner::sampler::presample::{PresampleConfig, presample};
+use o1_pruner::sampler::{NativeGenerator, SamplingParams};
+use o1_pruner::trainer::{Method, TrainConfig, run as train_run};
+
+#[derive(Parser, Debug)]
+#[command(about = "O1-Pruner end to end on the embedded demo model")]
+struct Args {
+    /// The model to prune (Hugging Face layout).
+    #[arg(long, default_value = "assets/demo-model")]
+    model: PathBuf,
+    /// Output directory.
+    #[arg(long, default_value = "runs/quickstart")]
+    out: PathBuf,
+    /// Training problems to pre-sample.
+    #[arg(long, default_value_t = 128)]
+    train_problems: usize,
+    /// Samples per training problem (K).
+    #[arg(long, default_value_t = 8)]
+    k: usize,
+    /// Held-out problems for the greedy evaluation.
+    #[arg(long, default_value_t = 256)]
+    test_problems: usize,
+    /// Sampling temperature of pre-sampling.
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f32,
+    /// Most new tokens per response.
+    #[arg(long, default_value_t = 256)]
+    max_new_tokens: usize,
+    /// Weight of the accuracy term of the reward.
+    #[arg(long, default_value_t = 2.0)]
+    lambda: f32,
+    /// Learning rate.
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    /// Training epochs over the pool.
+    #[arg(long, default_value_t = 2)]
+    epochs: usize,
+    /// Sequences per optimizer step.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Sequences decoded together.
+    #[arg(long, default_value_t = 64)]
+    decode_batch: usize,
+    /// Seed of problems, sampling and training.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Burn backend.
+    #[arg(long, default_value = "flex")]
+    backend: Backend,
+    /// Also run the fast-prompt, SFT and DPO baselines.
+    #[arg(long)]
+    with_baselines: bool,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut stages: Vec<(&str, f64)> = Vec::new();
+    let out = &args.out;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let device = args.backend.device()?;
+    let (base, _) = load_pretrained(&args.model, &device, DType::F32)
+        .with_context(|| format!("loading the demo model from {}", args.model.display()))?;
+    let tokenizer = Tokenizer::from_dir(&args.model)?;
+
+    // Disjoint train and test problems from one seeded stream.
+    let all = demo::generate_problems(
+        args.train_problems + args.test_problems,
+        args.seed,
+        &demo::DemoConfig::default(),
+    );
+    let (train, test): (Vec<Problem>, Vec<Problem>) = {
+        let (a, b) = all.split_at(args.train_problems);
+        (a.to_vec(), b.to_vec())
+    };
+
+    // 1. Pre-sampling.
+    let t = Instant::now();
+    eprintln!(
+        "[1/3] pre-sampling {} problems x K={} ...",
+        train.len(),
+        args.k
+    );
+    let generator = NativeGenerator::new(base.clone(), Some(tokenizer.clone()), args.decode_batch);
+    let presample_config = PresampleConfig {
+        k: args.k,
+        params: SamplingParams {
+            max_new_tokens: args.max_new_tokens,
+            temperature: args.temperature,
+            top_p: 1.0,
+            ..Default::default()
+        },
+        seed: args.seed,
+        batch_size: args.decode_batch,
+        template: demo::prompt_template(),
+        keep_token_ids: true,
+        ..Default::default()
+    };
+    let pool_dir = out.join("presample");
+    let summary = presample(
+        &train,
+        &PromptRenderer::Raw,
+        &generator,
+        &presample_config,
+        &pool_dir,
+    )?;
+    stages.push(("pre-sampling", t.elapsed().as_secs_f64()));
+    eprintln!(
+        "      {} samples ({} reused), {} tokens",
+        summary.written + summary.reused,
+        summary.reused,
+        summary.generated_tokens
+    );
+
+    // 2. O1-Pruner fine-tuning.
+    let t = Instant::now();
+    eprintln!("[2/3] O1-Pruner fine-tuning ...");
+    let mut config =
+        TrainConfig::preset("demo", args.model.clone(), pool_dir.clone(), out.clone())?;
+    config.backend = args.backend.to_string();
+    config.seed = args.seed;
+    config.reward.lambda = args.lambda;
+    config.optim.lr = args.lr;
+    config.optim.epochs = args.epochs;
+    config.optim.batch_size = args.batch_size;
+    config.validate(Path::new("<quickstart flags>"))?;
+    let report = train_run(&config, true)?;
+    stages.push(("fine-tuning", t.elapsed().as_secs_f64()));
+    eprintln!(
+        "      {} steps, {:.0} tokens/s",
+        report.steps, report.tokens_per_second
+    );
+
+    // Optional baselines from the same pool.
+    let mut baseline_models: Vec<(String, PathBuf)> = Vec::new();
+    if args.with_baselines {
+        for (label, method) in [
+            ("sft", Method::Sft { per_problem: 2 }),
+            (
+                "dpo",
+                Method::Dpo {
+                    beta: 0.1,
+                    per_problem: 2,
+                },
+            ),
+        ] {
+            let t = Instant::now();
+            eprintln!("      baseline {label} ...");
+            let mut c = config.clone();
+            c.method = method;
+            c.out = out.join("baselines").join(label);
+            match train_run(&c, true) {
+                Ok(_) => {}
+                // A pool with no correct sample has nothing to imitate: report, go on.
+                Err(o1_pruner::trainer::TrainError::NoExamples(why)) => {
+                    eprintln!("      skipping the {label} baseline: {why}");
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            stages.push((
+                if label == "sft" {
+                    "sft baseline"
+                } else {
+                    "dpo baseline"
+                },
+                t.elapsed().as_secs_f64(),
+            ));
+            baseline_models.push((label.to_string(), c.out.join("model")));
+        }
+    }
+
+    // 3. Greedy evaluation of base and pruned (and baselines) on the held-out problems.
+    let t = Instant::now();
+    eprintln!("[3/3] evaluating on {} held-out problems ...", test.len());
+    let benchmark = Benchmark::new("demo-test", test)?;
+    let eval_config = EvalConfig {
+        prompt: demo::prompt_template(),
+        max_new_tokens: args.max_new_tokens,
+        batch_size: args.decode_batch,
+        ..Default::default()
+    };
+    let eval_dir = out.join("eval");
+    let mut runs: Vec<ModelRun> = Vec::new();
+    runs.push(evaluate(
+        &EvalModel::new("base", &base, &tokenizer),
+        std::slice::from_ref(&benchmark),
+        &eval_config,
+        &eval_dir,
+    )?);
+    if args.with_baselines {
+        let fast = EvalConfig {
+            prompt: demo::prompt_template().with_fast_solving(true),
+            ..eval_config.clone()
+        };
+        runs.push(evaluate(
+            &EvalModel::new("fast-prompt", &base, &tokenizer),
+            std::slice::from_ref(&benchmark),
+            &fast,
+            &eval_dir,
+        )?);
+        for (label, dir) in &baseline_models {
+            let (m, _) = load_pretrained(dir, &device, DType::F32)?;
+            runs.push(evaluate(
+                &EvalModel::new(label.clone(), &m, &tokenizer),
+                std::slice::from_ref(&benchmark),
+                &eval_config,
+                &eval_dir,
+            )?);
+        }
+    }
+    let (pruned, _) = load_pretrained(out.join("model"), &device, DType::F32)?;
+    runs.push(evaluate(
+        &EvalModel::new("o1-pruner", &pruned, &tokenizer),
+        std::slice::from_ref(&benchmark),
+        &eval_config,
+        &eval_dir,
+    )?);
+    stages.push(("evaluation", t.elapsed().as_secs_f64()));
+
+    let options = ReportOptions {
+        summary: Some("o1-pruner".into()),
+        ..ReportOptions::new("base")
+    };
+    let written = write_report(out, &runs, &options)?;
+    let total = started.elapsed().as_secs_f64();
+    stages.push(("total", total));
+
+    // The stage timings join report.json, so the README's numbers come from one file.
+    let report_path = out.join("report.json");
+    let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report_path)?)?;
+    let timings: serde_json::Map<String, serde_json::Value> = stages
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+        .collect();
+    json["wall_time_s"] = serde_json::Value::Object(timings);
+    json["training"] = serde_json::to_value(&report)?;
+    write_json_atomic(&report_path, &json)?;
+
+    println!("{}", written.markdown);
+    println!("| stage | wall time |\n|---|---|");
+    for (name, secs) in &stages {
+        println!("| {name} | {secs:.1} s |");
+    }
+    println!(
+        "\nreport: {}  model: {}",
+        report_path.display(),
+        out.join("model").display()
+    );
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! The `generate` example's contract: flags, greedy by default, exactly one JSON object on
+//! stdout with prompt_ids, generated_ids, text (null without a tokenizer) and prompt_logprobs.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn example(name: &str) -> PathBuf {
+    let mut dir = std::env::current_exe().unwrap();
+    dir.pop();
+    dir.pop();
+    dir.join("examples").join(name)
+}
+
+#[test]
+fn prompt_ids_json_matches_the_transformers_fixture() {
+    let fixture =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("crates/o1p-model/tests/fixtures/llama_gqa");
+    let reference: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture.join("reference.json")).unwrap()).unwrap();
+    let prompt: Vec<u64> = reference["prompts"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let ids = prompt
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let output = Command::new(example("generate"))
+        .args([
+            "--model",
+            fixture.to_str().unwrap(),
+            "--prompt-ids",
+            &ids,
+            "--max-new-tokens",
+            "12",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        stdout.trim().lines().count(),
+        1,
+        "exactly one JSON line: {stdout}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    assert_eq!(json["prompt_ids"], serde_json::json!(prompt));
+    assert_eq!(json["generated_ids"], reference["greedy"][0]);
+    assert!(json["text"].is_null());
+    let lps = json["prompt_logprobs"].as_array().unwrap();
+    assert!(lps[0].is_null());
+    for (got, want) in lps
+        .iter()
+        .zip(reference["logprobs"][0].as_array().unwrap())
+        .skip(1)
+    {
+        assert!((got.as_f64().unwrap() - want.as_f64().unwrap()).abs() < 1e-4);
+    }
+}
+
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    let fixture =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("crates/o1p-model/tests/fixtures/llama_gqa");
+    let out = Command::new(example("generate"))
+        .args([
+            "--model",
+            fixture.to_str().unwrap(),
+            "--prompt-ids",
+            "1,99999",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("outside the vocabulary"));
+    let out = Command::new(example("generate"))
+        .args(["--model", fixture.to_str().unwrap(), "--prompt", "hi"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tokenizer.json"));
+}

@@ -221,13 +221,14 @@ fn run(args: Args) -> anyhow::Result<()> {
         let run = evaluate(&loaded.as_eval(label), &benchmarks, &config, &args.out)
             .with_context(|| format!("evaluating {label:?}"))?;
         for b in &run.benchmarks {
+            let timing = b.timing.map_or(String::new(), |t| {
+                format!(", {:.1} s, {:.0} tokens/s", t.wall_time_s, t.tokens_per_s)
+            });
             eprintln!(
-                "{label} / {}: {} responses ({} reused), {:.1} s, {:.0} tokens/s",
+                "{label} / {}: {} responses ({} reused){timing}",
                 b.benchmark,
                 b.records.len(),
                 b.reused,
-                b.timing.wall_time_s,
-                b.timing.tokens_per_s
             );
         }
         runs.push(run);

@@ -15,6 +15,22 @@
 //! build_report / write_report(out, runs, options)   report.json, report.md, plots
 //! ```
 //!
+//! ```no_run
+//! use o1p_eval::run::*;
+//! # fn main() -> o1p_eval::Result<()> {
+//! let device = o1p_model::Backend::Flex.device()?;
+//! let gsm8k = Benchmark::load("data/gsm8k_test.jsonl", BenchmarkFormat::Gsm8k)?;
+//! let config = EvalConfig { max_new_tokens: 1024, ..EvalConfig::default() }; // greedy
+//! let mut runs = Vec::new();
+//! for (label, dir) in [("base", "models/base"), ("pruned", "runs/pruned/model")] {
+//!     let model = LoadedModel::from_dir(dir, &device)?;
+//!     runs.push(evaluate(&model.as_eval(label), &[gsm8k.clone()], &config, "runs/eval")?);
+//! }
+//! let written = write_report("runs/eval", &runs, &ReportOptions::new("base"))?;
+//! println!("{}", written.markdown);
+//! # Ok(()) }
+//! ```
+//!
 //! # Resuming and re-scoring
 //! A killed run is resumed by running it again with the same output directory: records already
 //! in the JSONL file are kept (a line torn by the kill is cut off), only the missing
@@ -33,8 +49,10 @@
 //! - Raw prompts are encoded with the tokenizer's `add_bos_token` setting; chat-template
 //!   prompts without adding one, because templates write the bos token themselves (as
 //!   transformers' `apply_chat_template` does).
-//! - Problems are generated in order of prompt length, so a batch holds prompts of similar
-//!   length and wastes little on padding; records are returned in benchmark order.
+//! - Work is done and appended in canonical order (problems in benchmark order, each one's
+//!   samples in index order), so what a killed run leaves is a prefix of the uninterrupted
+//!   file and the resumed file is byte-for-byte the uninterrupted one. (Sorting by prompt
+//!   length would save some padding, but prompts are short next to long chains of thought.)
 
 mod outputs;
 
@@ -408,15 +426,50 @@ pub struct BenchmarkRun {
     pub path: PathBuf,
     /// One record per (problem, sample), in benchmark order then sample order.
     pub records: Vec<EvalRecord>,
-    /// Wall time and throughput, accumulated over every session that generated into the file.
-    pub timing: RunTiming,
+    /// Wall time and throughput, accumulated over every session that generated into the file;
+    /// `None` when unknown (records from elsewhere, or a file without its meta file).
+    pub timing: Option<RunTiming>,
     /// Records found in the file from an earlier session.
     pub reused: usize,
     /// Records generated in this session.
     pub generated: usize,
 }
 
+impl BenchmarkRun {
+    /// Records obtained elsewhere (e.g. [`read_jsonl`] of another tool's output), without
+    /// timing, to score them with [`build_report`] like a run of this module.
+    pub fn from_records(benchmark: impl Into<String>, records: Vec<EvalRecord>) -> Self {
+        BenchmarkRun {
+            benchmark: benchmark.into(),
+            path: PathBuf::new(),
+            reused: records.len(),
+            generated: 0,
+            records,
+            timing: None,
+        }
+    }
+}
+
 /// One model's results on every benchmark: the input of [`build_report`].
+///
+/// From records to a report:
+///
+/// ```
+/// use o1p_eval::EvalRecord;
+/// use o1p_eval::run::{BenchmarkRun, ModelRun, ReportOptions, build_report};
+/// let rec = |p: &str, ok: bool, n: usize| EvalRecord { problem_id: p.into(), sample_index: 0,
+///     correct: ok, extracted: Some("1".into()), num_tokens: n, finish_reason: "eos".into(),
+///     level: None, difficulty: None, reference_accuracy: None };
+/// let run = |label: &str, records| ModelRun { label: label.into(),
+///     benchmarks: vec![BenchmarkRun::from_records("gsm8k", records)] };
+/// let runs = [run("base", vec![rec("a", true, 800), rec("b", false, 1200)]),
+///             run("pruned", vec![rec("a", true, 500), rec("b", false, 700)])];
+/// let report = build_report(&runs, &ReportOptions::new("base")).unwrap();
+/// let s = report.summary.as_ref().unwrap();
+/// assert_eq!((s.pruned.label.as_str(), s.pruned.mean_tokens), ("pruned", 600.0));
+/// assert!((s.length_reduction.unwrap() - 0.4).abs() < 1e-12);
+/// assert!((s.aes.unwrap() - 0.4).abs() < 1e-12); // equal accuracy: AES = dL
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelRun {
     /// The model's label.
@@ -435,7 +488,7 @@ impl ModelRun {
             .map(|b| {
                 let options = MetricsOptions {
                     bootstrap,
-                    timing: Some(b.timing),
+                    timing: b.timing,
                 };
                 Ok(BenchmarkMetrics {
                     benchmark: b.benchmark.clone(),
@@ -664,7 +717,7 @@ pub fn evaluate_benchmark(
     }
     let reused = done.len();
 
-    let mut pending: Vec<(usize, usize)> = benchmark
+    let pending: Vec<(usize, usize)> = benchmark
         .problems
         .iter()
         .enumerate()
@@ -690,8 +743,6 @@ pub fn evaluate_benchmark(
     let generated = pending.len();
     if !pending.is_empty() {
         let prompts = encode_prompts(model, benchmark, config, &pending)?;
-        // Similar lengths together: less padding per batch, and results do not depend on it.
-        pending.sort_by_key(|&(p, _)| prompts[&p].len());
         let params = sampling_params(model, config);
         let seed = match config.decoding {
             Decoding::Greedy => 0,
@@ -754,7 +805,10 @@ pub fn evaluate_benchmark(
         benchmark: benchmark.name.clone(),
         path,
         records,
-        timing: RunTiming::from_wall_time(meta.wall_time_s, meta.generated_tokens),
+        timing: Some(RunTiming::from_wall_time(
+            meta.wall_time_s,
+            meta.generated_tokens,
+        )),
         reused,
         generated,
     })
@@ -769,11 +823,7 @@ pub fn load_run(out_dir: impl AsRef<Path>, label: &str, benchmarks: &[&str]) -> 
             let path = records_path(out_dir.as_ref(), label, name);
             let records = read_jsonl(&path)?;
             let timing = read_meta(&meta_path(&path))?
-                .map(|m| RunTiming::from_wall_time(m.wall_time_s, m.generated_tokens))
-                .unwrap_or(RunTiming {
-                    wall_time_s: 0.0,
-                    tokens_per_s: 0.0,
-                });
+                .map(|m| RunTiming::from_wall_time(m.wall_time_s, m.generated_tokens));
             Ok(BenchmarkRun {
                 benchmark: name.to_string(),
                 path,

@@ -91,7 +91,12 @@ fn check_fixture(name: &str, model: &CausalLm, device: &Device) {
     let r = reference(name);
     for (i, prompt) in r["prompts"].as_array().unwrap().iter().enumerate() {
         let prompt = ids(prompt);
-        let logits = host(model.forward(tokens(&[prompt.clone()], device), None, None, None));
+        let logits = host(model.forward(
+            tokens(std::slice::from_ref(&prompt), device),
+            None,
+            None,
+            None,
+        ));
         let d = max_diff(&logits, &floats(&r["logits"][i]));
         assert!(d < TOL, "{name} prompt {i}: logits differ by {d}");
 

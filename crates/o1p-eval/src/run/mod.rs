@@ -214,6 +214,12 @@ impl Default for Decoding {
 
 impl Decoding {
     /// `samples` responses per problem at `temperature`, no top-p / top-k, seed 0.
+    ///
+    /// ```
+    /// use o1p_eval::run::Decoding;
+    /// assert_eq!(Decoding::sample(16, 0.5).samples(), 16);
+    /// assert_eq!(Decoding::Greedy.samples(), 1);
+    /// ```
     pub fn sample(samples: usize, temperature: f32) -> Self {
         Decoding::Sample {
             samples,
@@ -1019,6 +1025,16 @@ fn score(
 /// Sets each record's `reference_accuracy` from a map of problem id to the reference model's
 /// mean accuracy (pre-sampling), for the breakdown by reference accuracy. Records of problems
 /// missing from the map keep theirs.
+///
+/// ```
+/// # use o1p_eval::EvalRecord;
+/// use o1p_eval::run::attach_reference_accuracy;
+/// let mut recs = vec![EvalRecord { problem_id: "p".into(), sample_index: 0, correct: true,
+///     extracted: None, num_tokens: 5, finish_reason: "eos".into(), level: None,
+///     difficulty: None, reference_accuracy: None }];
+/// attach_reference_accuracy(&mut recs, &[("p".to_string(), 0.75)].into());
+/// assert_eq!(recs[0].reference_accuracy, Some(0.75));
+/// ```
 pub fn attach_reference_accuracy(records: &mut [EvalRecord], reference: &HashMap<String, f64>) {
     for r in records {
         if let Some(&a) = reference.get(&r.problem_id) {

@@ -419,6 +419,20 @@ pub fn length_disharmony(
 /// Length and accuracy per difficulty bucket before (e.g. the base model) and after (the
 /// pruned one) on the same benchmark, in `grouping` or, when `None`, the one the `before`
 /// records support ([`auto_grouping`]). Errors when no grouping is available.
+///
+/// ```
+/// # use o1p_eval::EvalRecord;
+/// use o1p_eval::run::{BenchmarkRun, difficulty_before_after};
+/// let rec = |p: &str, steps: f64, n: usize| EvalRecord { problem_id: p.into(),
+///     sample_index: 0, correct: true, extracted: Some("1".into()), num_tokens: n,
+///     finish_reason: "eos".into(), level: None, difficulty: Some(steps),
+///     reference_accuracy: None };
+/// let before = BenchmarkRun::from_records("demo", vec![rec("a", 1.0, 80), rec("b", 4.0, 100)]);
+/// let after = BenchmarkRun::from_records("demo", vec![rec("a", 1.0, 20), rec("b", 4.0, 60)]);
+/// let (_, rows) = difficulty_before_after(&before, &after, None).unwrap();
+/// assert_eq!(rows[0].length_reduction, Some(0.75)); // the easy problem lost most
+/// assert_eq!(rows[1].length_reduction, Some(0.4));
+/// ```
 pub fn difficulty_before_after(
     before: &BenchmarkRun,
     after: &BenchmarkRun,

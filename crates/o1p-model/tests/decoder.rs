@@ -249,3 +249,46 @@ fn token_logprobs_gathers_log_softmax() {
         "{lp:?}"
     );
 }
+
+#[test]
+fn sharded_checkpoints_load_like_single_files() {
+    let device = device();
+    let model = model(&device);
+    let dir = std::env::temp_dir().join(format!("o1p-sharded-{}", std::process::id()));
+    weights::save_pretrained(&model, &config(), &dir).unwrap();
+    // Split model.safetensors into two shards plus an index, as transformers does for big models.
+    let tensors = weights::named_tensors(&model);
+    let names: Vec<&String> = tensors.keys().collect();
+    let (first, second) = names.split_at(names.len() / 2);
+    let mut weight_map = serde_json::Map::new();
+    for (file, part) in [
+        ("model-00001-of-00002.safetensors", first),
+        ("model-00002-of-00002.safetensors", second),
+    ] {
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = part
+            .iter()
+            .map(|&name| {
+                let data = &tensors[name];
+                let view = safetensors::tensor::TensorView::new(
+                    safetensors::Dtype::F32,
+                    data.shape().to_vec(),
+                    data.as_bytes(),
+                )
+                .unwrap();
+                weight_map.insert(name.clone(), file.into());
+                (name.clone(), view)
+            })
+            .collect();
+        std::fs::write(dir.join(file), safetensors::serialize(views, None).unwrap()).unwrap();
+    }
+    std::fs::remove_file(dir.join("model.safetensors")).unwrap();
+    let index = serde_json::json!({"metadata": {}, "weight_map": weight_map});
+    std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).unwrap();
+    let (reloaded, _) = load_pretrained(&dir, &device, DType::F32).unwrap();
+    let tokens = ints(&[vec![1, 2, 3, 4, 5]], &device);
+    assert_eq!(
+        to_vec(model.forward(tokens.clone(), None, None, None)),
+        to_vec(reloaded.forward(tokens, None, None, None))
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

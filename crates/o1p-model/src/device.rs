@@ -78,7 +78,7 @@ fn tch_device() -> Result<Device> {
 
 #[cfg(feature = "tch")]
 fn tch_cuda_available() -> bool {
-    burn::backend::libtorch::tch::Cuda::is_available()
+    tch::Cuda::is_available()
 }
 
 #[cfg(not(feature = "tch"))]

@@ -11,10 +11,10 @@ use xtask::train_demo::evaluate;
 /// 15 problems per number of steps: 60 in all, from a seed of their own.
 const PER_STEPS: usize = 15;
 const SEED: u64 = 7;
-/// The band asserted on this 60-problem split. The model card reports the accuracy on the
-/// 400-problem test split; a 60-problem sample has a standard error of ~6 points, so the band
-/// is that number widened by ~2.5 standard errors (see the measured value in the model card).
-const ACCURACY_BAND: (f64, f64) = (0.50, 0.95);
+/// The band asserted on this 60-problem split. The committed model scores 97.0 % on the
+/// 400-problem test split of its model card (98.3 % here); a 60-problem sample at that
+/// accuracy has a standard error of ~2-3 points, so the band leaves ~6 standard errors below.
+const ACCURACY_BAND: (f64, f64) = (0.80, 1.0);
 
 fn model_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets/demo-model")

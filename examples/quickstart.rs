@@ -57,8 +57,9 @@ struct Args {
     /// Weight of the accuracy term of the reward.
     #[arg(long, default_value_t = 2.0)]
     lambda: f32,
-    /// Learning rate.
-    #[arg(long, default_value_t = 1e-4)]
+    /// Learning rate (7e-5: measured on the demo as the best length/accuracy trade-off; 1e-4
+    /// prunes two thirds of the tokens but costs ~4 accuracy points).
+    #[arg(long, default_value_t = 7e-5)]
     lr: f64,
     /// Training epochs over the pool.
     #[arg(long, default_value_t = 2)]

@@ -243,7 +243,7 @@ impl TrainConfig {
                     ..reference_reward(2.0)
                 },
                 optim: OptimConfig {
-                    lr: 1e-4,
+                    lr: 7e-5,
                     warmup_ratio: 0.1,
                     max_grad_norm: 10.0,
                     batch_size: 32,

@@ -376,3 +376,75 @@ fn resuming_from_a_checkpoint_reaches_the_same_model() {
         "one metrics line per step, none duplicated"
     );
 }
+
+#[test]
+fn a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint() {
+    let device = dev().autodiff();
+    let (model, config) = tiny_model(&device);
+    let mut many: Vec<TrainExample> = (0..2).flat_map(|_| examples()).collect();
+    let mut s = settings(2, 10_000, None);
+    s.checkpoint_every = 2;
+    let dir = tmp("nan");
+    // A clean run writes its checkpoint at step 2 and stops; the rerun resumes there with
+    // NaN advantages, so its first step (3) has a NaN loss and must not touch the checkpoint.
+    let mut clean = s.clone();
+    clean.stop_after = Some(2);
+    train(
+        model,
+        &config,
+        many.clone(),
+        Objective::Policy(PolicyLossConfig::default()),
+        &clean,
+        &dir,
+    )
+    .unwrap();
+    let saved = std::fs::read(dir.join("checkpoint/model/model.safetensors")).unwrap();
+    for e in many.iter_mut() {
+        e.advantage = f32::NAN;
+    }
+    let (model, _) = tiny_model(&device);
+    let err = train(
+        model,
+        &config,
+        many,
+        Objective::Policy(PolicyLossConfig::default()),
+        &s,
+        &dir,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, o1p_trainer::TrainError::NonFinite { step: 3, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("checkpoint"), "{err}");
+    assert_eq!(
+        std::fs::read(dir.join("checkpoint/model/model.safetensors")).unwrap(),
+        saved
+    );
+}
+
+#[test]
+fn exported_model_reloads_to_identical_logits() {
+    let device = dev().autodiff();
+    let (model, config) = tiny_model(&device);
+    let (trained, _) = train(
+        model,
+        &config,
+        examples(),
+        Objective::Sft,
+        &settings(4, 10_000, None),
+        &tmp("export-run"),
+    )
+    .unwrap();
+    let dir = tmp("export");
+    o1p_trainer::export(
+        &trained,
+        &config,
+        std::path::Path::new("/nonexistent"),
+        &dir,
+    )
+    .unwrap();
+    let (reloaded, _) = o1p_model::load_pretrained(&dir, &dev(), DType::F32).unwrap();
+    let e = &examples()[0];
+    assert_eq!(seq_logprob(&trained.valid(), e), seq_logprob(&reloaded, e));
+}

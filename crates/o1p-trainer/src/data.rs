@@ -178,16 +178,11 @@ pub fn length_harmonizing_examples(
 pub fn shortest_correct_examples(pool: &[PoolSample], per_problem: usize) -> Vec<TrainExample> {
     let mut out = Vec::new();
     for (id, group) in group_by_problem(pool) {
-        let mut correct: Vec<&&PoolSample> =
-            group.iter().filter(|s| s.correct && !s.truncated).collect();
-        correct.sort_by_key(|s| (s.response_ids.len(), s.sample_index));
-        out.extend(correct.into_iter().take(per_problem).map(|s| TrainExample {
-            problem_id: id.to_string(),
-            prompt_ids: s.prompt_ids.clone(),
-            response_ids: s.response_ids.clone(),
-            advantage: 0.0,
-            reward: 0.0,
-        }));
+        out.extend(
+            shortest_correct(&group, per_problem)
+                .into_iter()
+                .map(|s| unrewarded(id, s)),
+        );
     }
     out
 }
@@ -203,27 +198,40 @@ pub fn preference_pairs(pool: &[PoolSample], per_problem: usize) -> Vec<TrainExa
         else {
             continue;
         };
-        let mut correct: Vec<&&PoolSample> =
-            group.iter().filter(|s| s.correct && !s.truncated).collect();
-        correct.sort_by_key(|s| (s.response_ids.len(), s.sample_index));
-        for chosen in correct.into_iter().take(per_problem) {
+        for chosen in shortest_correct(&group, per_problem) {
             if chosen.sample_index == longest.sample_index
                 || chosen.response_ids.len() >= longest.response_ids.len()
             {
                 continue; // nothing to prefer
             }
-            for s in [*chosen, *longest] {
-                out.push(TrainExample {
-                    problem_id: id.to_string(),
-                    prompt_ids: s.prompt_ids.clone(),
-                    response_ids: s.response_ids.clone(),
-                    advantage: 0.0,
-                    reward: 0.0,
-                });
-            }
+            out.push(unrewarded(id, chosen));
+            out.push(unrewarded(id, longest));
         }
     }
     out
+}
+
+/// The `n` shortest complete correct samples of a group (ties by sample index).
+fn shortest_correct<'a>(group: &[&'a PoolSample], n: usize) -> Vec<&'a PoolSample> {
+    let mut correct: Vec<&PoolSample> = group
+        .iter()
+        .copied()
+        .filter(|s| s.correct && !s.truncated)
+        .collect();
+    correct.sort_by_key(|s| (s.response_ids.len(), s.sample_index));
+    correct.truncate(n);
+    correct
+}
+
+/// A training example that carries no reward (SFT and DPO).
+fn unrewarded(problem_id: &str, s: &PoolSample) -> TrainExample {
+    TrainExample {
+        problem_id: problem_id.to_string(),
+        prompt_ids: s.prompt_ids.clone(),
+        response_ids: s.response_ids.clone(),
+        advantage: 0.0,
+        reward: 0.0,
+    }
 }
 
 #[cfg(test)]

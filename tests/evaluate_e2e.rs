@@ -6,28 +6,16 @@
 //! `cargo test --release` builds examples before running tests; with `--test evaluate_e2e`
 //! alone, build it first with `cargo build --release --example evaluate`.
 
+mod support;
+use support::example;
+
 #[path = "../crates/o1p-eval/tests/common/mod.rs"]
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
-
-fn evaluate_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/evaluate_e2e-<hash> -> target/<profile>/examples/evaluate
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("evaluate{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "{} not found: run `cargo build --release --example evaluate` first",
-        bin.display()
-    );
-    bin
-}
 
 /// A scratch directory removed on drop (even when an assertion fails).
 struct Scratch(PathBuf);
@@ -57,7 +45,7 @@ fn finite(v: &Value, what: &str) -> f64 {
 
 #[test]
 fn evaluate_binary_writes_the_report_and_resumes() {
-    let bin = evaluate_binary();
+    let bin = example("evaluate");
     let scratch = Scratch::new("evaluate-e2e");
     let dir = &scratch.0;
     common::write_tiny_model(&dir.join("base"), 1);

@@ -1,15 +1,11 @@
 //! The `generate` example's contract: flags, greedy by default, exactly one JSON object on
 //! stdout with prompt_ids, generated_ids, text (null without a tokenizer) and prompt_logprobs.
 
+mod support;
+use support::example;
+
 use std::path::PathBuf;
 use std::process::Command;
-
-fn example(name: &str) -> PathBuf {
-    let mut dir = std::env::current_exe().unwrap();
-    dir.pop();
-    dir.pop();
-    dir.join("examples").join(name)
-}
 
 #[test]
 fn prompt_ids_json_matches_the_transformers_fixture() {

@@ -4,6 +4,9 @@
 //! The example binary is found next to this test's executable
 //! (`target/release/examples/presample`); `cargo test --release` builds it.
 
+mod support;
+use support::example;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -11,22 +14,6 @@ use std::time::{Duration, Instant};
 
 use o1_pruner::data::demo;
 use o1_pruner::sampler::testing;
-
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/release/deps/<test> -> target/release/examples/<name>
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|release| release.join("examples").join(name))
-        .expect("a target directory");
-    assert!(
-        path.is_file(),
-        "{} is missing: build it with `cargo build --release --example {name}`",
-        path.display()
-    );
-    path
-}
 
 /// A tiny model and a problems file with 16 good problems and 3 bad records.
 fn setup(root: &Path) -> (PathBuf, PathBuf) {

@@ -1,16 +1,11 @@
 //! The quickstart's whole path (pre-sample, reward, train, evaluate, report) on the committed
 //! demo model, in a reduced setting: the files and keys exist and the numbers are finite.
 
+mod support;
+use support::example;
+
 use std::path::PathBuf;
 use std::process::Command;
-
-/// The example binary cargo built next to this test's executable.
-fn example(name: &str) -> PathBuf {
-    let mut dir = std::env::current_exe().unwrap();
-    dir.pop(); // deps/
-    dir.pop(); // release/
-    dir.join("examples").join(name)
-}
 
 #[test]
 fn quickstart_runs_end_to_end_on_a_reduced_setting() {

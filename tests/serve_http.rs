@@ -4,8 +4,11 @@
 //! pre-sampling in process. The server is killed when the test ends, and exits by itself
 //! after 60 idle seconds should the test die first.
 
+mod support;
+use support::example;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use o1_pruner::data::{PromptRenderer, demo};
@@ -15,21 +18,6 @@ use o1_pruner::sampler::{
     GenerateError, Generated, Generator, HttpConfig, HttpGenerator, NativeGenerator, Prompt,
     Request, SamplingParams, SeedMode, testing,
 };
-
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|release| release.join("examples").join(name))
-        .expect("a target directory");
-    assert!(
-        path.is_file(),
-        "{} is missing: build it with `cargo build --release --example {name}`",
-        path.display()
-    );
-    path
-}
 
 /// The server child; killed on drop.
 struct Server {

@@ -1,0 +1,26 @@
+//! Helpers shared by the root integration tests.
+
+use std::path::{Path, PathBuf};
+
+/// An example binary that cargo built next to the running test
+/// (`target/<profile>/deps/<test>` -> `target/<profile>/examples/<name>`). `cargo test`
+/// builds examples before it runs tests; a single `--test` run may need
+/// `cargo build --release --example <name>` first.
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|profile| {
+            profile
+                .join("examples")
+                .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+        })
+        .expect("a target directory");
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build --release --example {name}`",
+        path.display()
+    );
+    path
+}

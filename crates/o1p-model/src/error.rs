@@ -83,6 +83,14 @@ pub enum ModelError {
         /// The dtype in the file.
         dtype: String,
     },
+    /// A GGUF file is malformed, truncated or uses something this crate does not read.
+    #[error("{path}: GGUF: {problem}")]
+    Gguf {
+        /// The GGUF file.
+        path: PathBuf,
+        /// What is wrong, naming the metadata key or tensor where there is one.
+        problem: String,
+    },
     /// The tokenizer files could not be loaded or used.
     #[error("{path}: tokenizer: {problem}")]
     Tokenizer {

@@ -27,6 +27,7 @@ mod config;
 mod decoder;
 mod device;
 mod error;
+pub mod gguf;
 mod rope;
 mod tokenizer;
 pub mod weights;

@@ -11,10 +11,12 @@ use xtask::train_demo::evaluate;
 /// 15 problems per number of steps: 60 in all, from a seed of their own.
 const PER_STEPS: usize = 15;
 const SEED: u64 = 7;
-/// The band asserted on this 60-problem split. The committed model scores 97.0 % on the
-/// 400-problem test split of its model card (98.3 % here); a 60-problem sample at that
-/// accuracy has a standard error of ~2-3 points, so the band leaves ~6 standard errors below.
-const ACCURACY_BAND: (f64, f64) = (0.80, 1.0);
+/// The band the issue asks of the demo model: imperfect, with something for the accuracy term
+/// to protect, yet good enough to be worth pruning. The committed model scores 71.2 % on the
+/// 400-problem test split of its model card (60.0 % on this split; greedy decoding makes it
+/// deterministic); a 60-problem sample at that accuracy has a
+/// standard error of ~6 points, and the band is the model card's claim, not this sample's.
+const ACCURACY_BAND: (f64, f64) = (0.50, 0.90);
 
 fn model_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets/demo-model")

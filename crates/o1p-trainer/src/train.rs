@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{DType, Device};
 use o1p_model::{CausalLm, ModelConfig, token_logprobs, weights};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{self, BatchTensors};
@@ -180,17 +181,13 @@ pub fn train(
             &reference_model,
             &examples,
             o.token_budget,
-            run_dir,
+            &run_dir.join("ref_logprobs.json"),
         )?),
         _ => None,
     };
 
     // --- model, optimizer, and resumption.
-    let mut optim = AdamWConfig::new()
-        .with_beta_1(o.beta1)
-        .with_beta_2(o.beta2)
-        .with_weight_decay(o.weight_decay)
-        .init();
+    let mut optim = new_optimizer(o);
     let checkpoint_dir = run_dir.join("checkpoint");
     let mut model = freeze_layers(model, o.trainable_last_layers);
     let mut start = 0;
@@ -201,34 +198,18 @@ pub fn train(
         order: order.clone(),
         examples: examples.len(),
     };
-    if let Some((saved, dir)) = load_checkpoint_state(run_dir)? {
+    if let Some((saved, dir)) = load_checkpoint_state::<CheckpointState>(run_dir)? {
         if saved.order != state.order || saved.examples != state.examples {
             return Err(TrainError::Config {
                 path: dir.join("state.json"),
                 problem: "the checkpoint belongs to a different run (data or seed changed); use a new --out".into(),
             });
         }
-        let mut source = weights::Checkpoint::open(dir.join("model"))?;
-        let reloaded = weights::build_model(model_config, &mut source, &device, settings.dtype)?;
-        model = freeze_layers(reloaded, o.trainable_last_layers);
-        let bytes =
-            std::fs::read(dir.join("optimizer.bpk")).map_err(io(dir.join("optimizer.bpk")))?;
-        optim = optim
-            .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
-            .map_err(|e| TrainError::OptimizerState {
-                path: dir.join("optimizer.bpk"),
-                problem: format!("{e:?}"),
-            })?;
+        (model, optim) = restore(&dir, model_config, o, &device, settings.dtype)?;
         start = saved.step;
         tracing::info!(step = start, "resuming from checkpoint");
     }
-    let metrics_path = run_dir.join("metrics.jsonl");
-    truncate_metrics(&metrics_path, start)?;
-    let mut metrics_file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&metrics_path)
-        .map_err(io(&metrics_path))?;
+    let mut metrics = MetricsFile::open(run_dir, start, None)?;
 
     let bar = progress_bar(settings.progress, total_steps, start);
     let mut report = TrainReport {
@@ -242,6 +223,7 @@ pub fn train(
     let last = settings
         .stop_after
         .map_or(total_steps, |n| n.min(total_steps));
+    let truncated_fraction = truncated as f64 / (examples.len() + dropped).max(1) as f64;
 
     // --- the loop.
     for step in start..last {
@@ -256,105 +238,37 @@ pub fn train(
         let step_refs: Option<Vec<Vec<f32>>> = ref_logprobs
             .as_ref()
             .map(|r| rows.iter().map(|&i| r[i].clone()).collect());
-        let totals = StepTotals {
-            sequences: step_examples.len() / unit,
-            tokens: step_examples.iter().map(|e| e.response_ids.len()).sum(),
-        };
-
-        // Gradients of all micro-batches are summed; each loss is already scaled by the step's
-        // totals, so the sum equals the loss of the whole step as one batch.
-        let lengths: Vec<usize> = step_examples.iter().map(TrainExample::len).collect();
-        let mut accumulated = GradientsAccumulator::<CausalLm>::new();
-        let mut step_loss = 0.0f64;
-        let mut stats = PolicyStats::default();
-        for micro in batch::pack(&lengths, unit, o.token_budget) {
-            let mut t = batch::tensors(&step_examples, &micro, step_refs.as_deref(), &device);
-            if t.ref_logp.is_none() && objective.needs_reference() {
-                t.ref_logp = Some(reference_batch(&reference_model, &t, &device));
-            }
-            let logits = model.forward(t.tokens.clone(), None, None, None);
-            let logp = token_logprobs(logits, t.targets.clone());
-            let loss = match objective {
-                Objective::Policy(cfg) => {
-                    let ref_logp = t.ref_logp.clone().expect("reference log-probs");
-                    let (loss, s) = policy_loss(
-                        logp,
-                        ref_logp,
-                        t.mask.clone(),
-                        t.advantages.clone(),
-                        &cfg,
-                        totals,
-                    );
-                    stats.ratio_sum += s.ratio_sum;
-                    stats.ratio_count += s.ratio_count;
-                    stats.clipped += s.clipped;
-                    stats.kl_sum += s.kl_sum;
-                    loss
-                }
-                Objective::Sft => sft_loss(logp, t.mask.clone(), totals),
-                Objective::Dpo { beta } => {
-                    let ref_logp = t.ref_logp.clone().expect("reference log-probs");
-                    dpo_loss(logp, ref_logp, t.mask.clone(), beta, totals).0
-                }
-            };
-            let value: f32 = loss.clone().into_scalar();
-            if !value.is_finite() {
-                return Err(TrainError::NonFinite {
-                    step: step + 1,
-                    value,
-                    checkpoint: checkpoint_dir.clone(),
-                });
-            }
-            step_loss += f64::from(value);
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            accumulated.accumulate(&model, grads);
-        }
-        let mut grads = accumulated.grads();
-        let grad_norm = clip_global_norm(&model, &mut grads, o.max_grad_norm);
-        model = optim.step(lr, model, grads);
-        trained_tokens += totals.tokens;
-
-        let rewards: Vec<f64> = step_examples.iter().map(|e| f64::from(e.reward)).collect();
-        let (reward, reward_std) = mean_std(&rewards);
-        let seconds = step_started.elapsed().as_secs_f64();
-        let m = StepMetrics {
-            step: step + 1,
-            loss: step_loss,
-            reward,
-            reward_std,
-            advantage: mean_std(
-                &step_examples
-                    .iter()
-                    .map(|e| f64::from(e.advantage))
-                    .collect::<Vec<_>>(),
-            )
-            .0,
-            ratio_mean: if stats.ratio_count > 0 {
-                stats.ratio_sum / stats.ratio_count as f64
-            } else {
-                1.0
-            },
-            clip_ratio: if stats.ratio_count > 0 {
-                stats.clipped as f64 / stats.ratio_count as f64
-            } else {
-                0.0
-            },
-            kl: stats.kl_sum / totals.tokens.max(1) as f64,
-            grad_norm,
+        let (next, outcome) = optimizer_step(
+            model,
+            &mut optim,
+            &step_examples,
+            step_refs.as_deref(),
+            &reference_model,
+            objective,
+            o,
             lr,
-            tokens_per_second: totals.tokens as f64 / seconds.max(1e-9),
-            mean_length: totals.tokens as f64 / step_examples.len().max(1) as f64,
-            truncated_fraction: truncated as f64 / (examples.len() + dropped).max(1) as f64,
-        };
-        let line = serde_json::to_string(&m).unwrap_or_default();
-        writeln!(metrics_file, "{line}").map_err(io(&metrics_path))?;
-        metrics_file.flush().map_err(io(&metrics_path))?;
-        tracing::debug!(step = step + 1, loss = step_loss, grad_norm, lr, "step");
-        report.final_loss = step_loss;
+        )
+        .map_err(|value| TrainError::NonFinite {
+            step: step + 1,
+            value,
+            checkpoint: checkpoint_dir.clone(),
+        })?;
+        model = next;
+        trained_tokens += outcome.tokens;
+        let m = outcome.metrics(
+            step + 1,
+            &step_examples,
+            lr,
+            step_started.elapsed().as_secs_f64(),
+            truncated_fraction,
+        );
+        metrics.write(&m)?;
+        tracing::debug!(step = step + 1, loss = m.loss, m.grad_norm, lr, "step");
+        report.final_loss = m.loss;
         report.steps = step + 1;
         if let Some(bar) = &bar {
             bar.set_position((step + 1) as u64);
-            bar.set_message(format!("loss {step_loss:.4}"));
+            bar.set_message(format!("loss {:.4}", m.loss));
         }
 
         let done = step + 1 == total_steps;
@@ -379,6 +293,174 @@ pub fn train(
     Ok((model, report))
 }
 
+/// AdamW with the run's hyper-parameters (the learning rate is given per step).
+pub(crate) fn new_optimizer(o: &OptimConfig) -> ModuleOptimizer {
+    AdamWConfig::new()
+        .with_beta_1(o.beta1)
+        .with_beta_2(o.beta2)
+        .with_weight_decay(o.weight_decay)
+        .init()
+}
+
+/// Reloads the model and the optimizer state of the checkpoint in `dir`.
+pub(crate) fn restore(
+    dir: &Path,
+    model_config: &ModelConfig,
+    o: &OptimConfig,
+    device: &Device,
+    dtype: DType,
+) -> Result<(CausalLm, ModuleOptimizer)> {
+    let mut source = weights::Checkpoint::open(dir.join("model"))?;
+    let reloaded = weights::build_model(model_config, &mut source, device, dtype)?;
+    let model = freeze_layers(reloaded, o.trainable_last_layers);
+    let path = dir.join("optimizer.bpk");
+    let bytes = std::fs::read(&path).map_err(io(&path))?;
+    let optim = new_optimizer(o)
+        .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+        .map_err(|e| TrainError::OptimizerState {
+            path,
+            problem: format!("{e:?}"),
+        })?;
+    Ok((model, optim))
+}
+
+/// What one optimizer step did.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct StepOutcome {
+    /// The step's loss (sum over its micro-batches, each scaled by the step's totals).
+    pub loss: f64,
+    /// Ratio and KL statistics of the policy loss.
+    pub stats: PolicyStats,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Response tokens of the step.
+    pub tokens: usize,
+}
+
+impl StepOutcome {
+    /// The step's `metrics.jsonl` line.
+    pub(crate) fn metrics(
+        &self,
+        step: usize,
+        examples: &[TrainExample],
+        lr: f64,
+        seconds: f64,
+        truncated_fraction: f64,
+    ) -> StepMetrics {
+        let s = &self.stats;
+        let (reward, reward_std) = mean_std(
+            &examples
+                .iter()
+                .map(|e| f64::from(e.reward))
+                .collect::<Vec<_>>(),
+        );
+        StepMetrics {
+            step,
+            loss: self.loss,
+            reward,
+            reward_std,
+            advantage: mean_std(
+                &examples
+                    .iter()
+                    .map(|e| f64::from(e.advantage))
+                    .collect::<Vec<_>>(),
+            )
+            .0,
+            ratio_mean: if s.ratio_count > 0 {
+                s.ratio_sum / s.ratio_count as f64
+            } else {
+                1.0
+            },
+            clip_ratio: if s.ratio_count > 0 {
+                s.clipped as f64 / s.ratio_count as f64
+            } else {
+                0.0
+            },
+            kl: s.kl_sum / self.tokens.max(1) as f64,
+            grad_norm: self.grad_norm,
+            lr,
+            tokens_per_second: self.tokens as f64 / seconds.max(1e-9),
+            mean_length: self.tokens as f64 / examples.len().max(1) as f64,
+            truncated_fraction,
+        }
+    }
+}
+
+/// One optimizer step on `examples` (all of the step's sequences): micro-batches under the
+/// token budget, forward and backward each, gradients accumulated, global-norm clipping, one
+/// AdamW update at `lr`. `refs` holds the reference (or old-policy) log-probs of each
+/// example's response tokens; without them `reference` computes them per micro-batch.
+/// `Err` carries a non-finite loss value; the model is then dropped unchanged on disk.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn optimizer_step(
+    mut model: CausalLm,
+    optim: &mut ModuleOptimizer,
+    examples: &[TrainExample],
+    refs: Option<&[Vec<f32>]>,
+    reference: &CausalLm,
+    objective: Objective,
+    o: &OptimConfig,
+    lr: f64,
+) -> std::result::Result<(CausalLm, StepOutcome), f32> {
+    let device = model.model.embed_tokens.weight.device();
+    let unit = objective.unit();
+    let totals = StepTotals {
+        sequences: examples.len() / unit,
+        tokens: examples.iter().map(|e| e.response_ids.len()).sum(),
+    };
+    // Gradients of all micro-batches are summed; each loss is already scaled by the step's
+    // totals, so the sum equals the loss of the whole step as one batch.
+    let lengths: Vec<usize> = examples.iter().map(TrainExample::len).collect();
+    let mut accumulated = GradientsAccumulator::<CausalLm>::new();
+    let mut outcome = StepOutcome {
+        tokens: totals.tokens,
+        ..Default::default()
+    };
+    for micro in batch::pack(&lengths, unit, o.token_budget) {
+        let mut t = batch::tensors(examples, &micro, refs, &device);
+        if t.ref_logp.is_none() && objective.needs_reference() {
+            t.ref_logp = Some(reference_batch(reference, &t, &device));
+        }
+        let logits = model.forward(t.tokens.clone(), None, None, None);
+        let logp = token_logprobs(logits, t.targets.clone());
+        let loss = match objective {
+            Objective::Policy(cfg) => {
+                let ref_logp = t.ref_logp.clone().expect("reference log-probs");
+                let (loss, s) = policy_loss(
+                    logp,
+                    ref_logp,
+                    t.mask.clone(),
+                    t.advantages.clone(),
+                    &cfg,
+                    totals,
+                );
+                let acc = &mut outcome.stats;
+                acc.ratio_sum += s.ratio_sum;
+                acc.ratio_count += s.ratio_count;
+                acc.clipped += s.clipped;
+                acc.kl_sum += s.kl_sum;
+                loss
+            }
+            Objective::Sft => sft_loss(logp, t.mask.clone(), totals),
+            Objective::Dpo { beta } => {
+                let ref_logp = t.ref_logp.clone().expect("reference log-probs");
+                dpo_loss(logp, ref_logp, t.mask.clone(), beta, totals).0
+            }
+        };
+        let value: f32 = loss.clone().into_scalar();
+        if !value.is_finite() {
+            return Err(value);
+        }
+        outcome.loss += f64::from(value);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        accumulated.accumulate(&model, grads);
+    }
+    let mut grads = accumulated.grads();
+    outcome.grad_norm = clip_global_norm(&model, &mut grads, o.max_grad_norm);
+    model = optim.step(lr, model, grads);
+    Ok((model, outcome))
+}
+
 /// Keeps only the last `n` decoder layers trainable (embedding, final norm and head frozen too,
 /// as in LLaMA-Factory's freeze tuning). `None` trains everything.
 pub fn freeze_layers(mut model: CausalLm, trainable_last: Option<usize>) -> CausalLm {
@@ -400,15 +482,14 @@ pub fn freeze_layers(mut model: CausalLm, trainable_last: Option<usize>) -> Caus
     model
 }
 
-/// Reference log-probs of every example's response tokens, computed once with the initial
-/// model and cached in `run_dir/ref_logprobs.json` (reused when the examples are unchanged).
-fn precomputed_reference(
+/// Reference log-probs of every example's response tokens, computed once with `reference`
+/// and cached in the JSON file `path` (reused when the examples are unchanged).
+pub(crate) fn precomputed_reference(
     reference: &CausalLm,
     examples: &[TrainExample],
     token_budget: usize,
-    run_dir: &Path,
+    path: &Path,
 ) -> Result<Vec<Vec<f32>>> {
-    let path = run_dir.join("ref_logprobs.json");
     let fingerprint = fingerprint(examples);
     if let Ok(bytes) = std::fs::read(&path)
         && let Ok(cached) = serde_json::from_slice::<CachedReference>(&bytes)
@@ -441,7 +522,7 @@ fn precomputed_reference(
         logprobs: out,
     };
     let bytes = serde_json::to_vec(&cached).unwrap_or_default();
-    o1p_data::write_atomic(&path, &bytes)?;
+    o1p_data::write_atomic(path, &bytes)?;
     Ok(cached.logprobs)
 }
 
@@ -478,11 +559,12 @@ fn reference_batch(
     lp.detach()
 }
 
-fn save_checkpoint(
+/// Writes model, optimizer state and `state` (as `state.json`) to `run_dir/checkpoint`.
+pub(crate) fn save_checkpoint<S: Serialize>(
     model: &CausalLm,
     config: &ModelConfig,
-    optim: &burn::optim::ModuleOptimizer,
-    state: &CheckpointState,
+    optim: &ModuleOptimizer,
+    state: &S,
     run_dir: &Path,
 ) -> Result<()> {
     // Written to checkpoint.tmp, then swapped in by renames: a crash at any point leaves either
@@ -507,44 +589,78 @@ fn save_checkpoint(
     Ok(())
 }
 
-fn load_checkpoint_state(run_dir: &Path) -> Result<Option<(CheckpointState, PathBuf)>> {
+/// The `state.json` of the run's checkpoint (or of `checkpoint.old`, left by a crash in the
+/// middle of a swap) and the directory it sits in.
+pub(crate) fn load_checkpoint_state<S: DeserializeOwned>(
+    run_dir: &Path,
+) -> Result<Option<(S, PathBuf)>> {
     for name in ["checkpoint", "checkpoint.old"] {
         let dir = run_dir.join(name);
         let path = dir.join("state.json");
         if path.is_file() {
             let bytes = std::fs::read(&path).map_err(io(&path))?;
-            let state: CheckpointState =
-                serde_json::from_slice(&bytes).map_err(|e| TrainError::Config {
-                    path: path.clone(),
-                    problem: e.to_string(),
-                })?;
+            let state: S = serde_json::from_slice(&bytes).map_err(|e| TrainError::Config {
+                path: path.clone(),
+                problem: e.to_string(),
+            })?;
             return Ok(Some((state, dir)));
         }
     }
     Ok(None)
 }
 
-/// Drops metric lines of steps after `step` (they belong to the part of a crashed run that the
-/// resumed run repeats).
-fn truncate_metrics(path: &Path, step: usize) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Ok(());
-    };
-    let kept: String = text
-        .lines()
-        .filter(|l| {
-            serde_json::from_str::<serde_json::Value>(l)
-                .ok()
-                .and_then(|v| v.get("step")?.as_u64())
-                .is_some_and(|s| s as usize <= step)
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
-    o1p_data::write_atomic(path, kept.as_bytes())?;
-    Ok(())
+/// `metrics.jsonl`, opened for appending after dropping the lines a resumed run repeats.
+pub(crate) struct MetricsFile {
+    path: PathBuf,
+    file: std::fs::File,
 }
 
-fn mean_std(v: &[f64]) -> (f64, f64) {
+impl MetricsFile {
+    /// Opens `run_dir/metrics.jsonl`, keeping only lines of steps up to `step` and, when
+    /// `rounds` is given, round lines of rounds up to it: what a checkpoint at that point had
+    /// already logged. The rest belongs to the part of a crashed run that is repeated.
+    pub(crate) fn open(run_dir: &Path, step: usize, rounds: Option<usize>) -> Result<Self> {
+        let path = run_dir.join("metrics.jsonl");
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let kept: String = text
+                .lines()
+                .filter(|l| {
+                    let Ok(v) = serde_json::from_str::<serde_json::Value>(l) else {
+                        return false;
+                    };
+                    let step_ok = v
+                        .get("step")
+                        .and_then(serde_json::Value::as_u64)
+                        .is_some_and(|s| s as usize <= step);
+                    let round_ok =
+                        match (v.get("round").and_then(serde_json::Value::as_u64), rounds) {
+                            (Some(r), Some(done)) => r as usize <= done,
+                            (Some(_), None) => false,
+                            (None, _) => true,
+                        };
+                    step_ok && round_ok
+                })
+                .map(|l| format!("{l}\n"))
+                .collect();
+            o1p_data::write_atomic(&path, kept.as_bytes())?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        Ok(MetricsFile { path, file })
+    }
+
+    /// Appends one JSON line and flushes it.
+    pub(crate) fn write<T: Serialize>(&mut self, line: &T) -> Result<()> {
+        let text = serde_json::to_string(line).unwrap_or_default();
+        writeln!(self.file, "{text}").map_err(io(&self.path))?;
+        self.file.flush().map_err(io(&self.path))
+    }
+}
+
+pub(crate) fn mean_std(v: &[f64]) -> (f64, f64) {
     if v.is_empty() {
         return (0.0, 0.0);
     }
@@ -553,7 +669,11 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-fn progress_bar(show: bool, total: usize, start: usize) -> Option<indicatif::ProgressBar> {
+pub(crate) fn progress_bar(
+    show: bool,
+    total: usize,
+    start: usize,
+) -> Option<indicatif::ProgressBar> {
     if !show {
         return None;
     }

@@ -44,17 +44,31 @@ pub use error::{ModelError, Result};
 pub use rope::RopeFrequencies;
 pub use tokenizer::{SpecialTokens, Tokenizer};
 
-/// Loads `dir/config.json` and the safetensors weights of `dir`, cast to `dtype`.
+/// Loads `dir/config.json` and the safetensors weights of `dir`, cast to `dtype`; or, when
+/// `dir` is a `.gguf` file, the model in it ([`gguf::load_gguf`]: config from the metadata,
+/// weights dequantised).
 pub fn load_pretrained(
     dir: impl AsRef<Path>,
     device: &Device,
     dtype: DType,
 ) -> Result<(CausalLm, ModelConfig)> {
     let dir = dir.as_ref();
+    if is_gguf(dir) {
+        return gguf::load_gguf(dir, device, dtype);
+    }
     let config = ModelConfig::from_file(dir.join("config.json"))?;
     let mut checkpoint = weights::Checkpoint::open(dir)?;
     let model = weights::build_model(&config, &mut checkpoint, device, dtype)?;
     Ok((model, config))
+}
+
+/// Whether `path` names a GGUF file (by its `.gguf` extension) rather than a checkpoint
+/// directory.
+pub fn is_gguf(path: impl AsRef<Path>) -> bool {
+    let path = path.as_ref();
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+        && !path.is_dir()
 }
 
 impl CausalLm {

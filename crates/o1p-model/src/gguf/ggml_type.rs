@@ -91,7 +91,7 @@ impl GgmlType {
     /// whole number of blocks.
     pub fn bytes_for(self, n: usize) -> Option<usize> {
         let (block, size) = self.block_geometry()?;
-        (n % block == 0).then(|| n / block * size)
+        n.is_multiple_of(block).then(|| n / block * size)
     }
 }
 

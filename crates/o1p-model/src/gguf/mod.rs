@@ -3,16 +3,18 @@
 //!
 //! - [`GgufFile`]: header, metadata and tensor-info table (v2 and v3), memory-mapped; a
 //!   file truncated after the header still opens (only reading tensor data fails).
-//! - [`GgmlType`] + `quant`: dequantisation of F32, F16, BF16, Q8_0, Q4_0, Q4_1,
+//! - [`GgmlType`] + [`dequantize`]: dequantisation of F32, F16, BF16, Q8_0, Q4_0, Q4_1,
 //!   Q4_K and Q6_K blocks to f32.
-//! - `weights`: `ModelConfig` from metadata and a `WeightSource` that renames
+//! - [`config_from_gguf`] and [`GgufWeights`]: `ModelConfig` from metadata and a `WeightSource` that renames
 //!   llama.cpp tensors to Hugging Face names and undoes the Q/K row permutation.
 //! - `tokenizer`: the gpt2-style byte-level BPE tokenizer and chat template.
 
 mod file;
 mod ggml_type;
 mod quant;
+mod weights;
 
 pub use file::{GgufFile, MetaValue, TensorInfo};
 pub use ggml_type::GgmlType;
 pub use quant::{DequantError, dequantize};
+pub use weights::{GgufWeights, config_from_gguf, gguf_name, load_gguf};

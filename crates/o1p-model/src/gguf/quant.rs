@@ -60,7 +60,7 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8], n: usize) -> Result<Vec<f32>, Dequ
     let (block, size) = ty
         .block_geometry()
         .ok_or_else(|| DequantError::Unsupported(ty.name()))?;
-    if n % block != 0 {
+    if !n.is_multiple_of(block) {
         return Err(DequantError::PartialBlock {
             ty: ty.name(),
             n,

@@ -1,7 +1,14 @@
-//! Parity with transformers on a real GGUF checkpoint: SmolLM2-135M-Instruct, Q4_1 (Llama
-//! architecture, GQA, tied head, Q4_1 / Q8_0 / F32 tensors, permuted q/k rows).
+//! GGUF checkpoints against transformers.
 //!
-//! The reference (tests/fixtures/smollm2_gguf/reference.json) was made by
+//! 1. The four tiny random checkpoints of tests/fixtures (Qwen2 tied / untied with q/k/v biases,
+//!    Llama GQA with head_dim != hidden / heads, Llama-3 rope scaling) converted to GGUF like
+//!    llama.cpp's converter does, with a mix of Q8_0, Q4_0, Q4_1, F16, BF16 and F32 tensors
+//!    (tests/fixtures/gguf_tiny, made by `xtask/python/make_gguf_model_fixtures.py`; committed,
+//!    always run): last-position logits within 1e-4 and 12 greedy tokens per prompt.
+//! 2. A real GGUF checkpoint: SmolLM2-135M-Instruct, Q4_1 (Llama architecture, GQA, tied head,
+//!    Q4_1 / Q8_0 / F32 tensors, permuted q/k rows).
+//!
+//! The SmolLM2 reference (tests/fixtures/smollm2_gguf/reference.json) was made by
 //! `xtask/python/make_smollm2_parity.py`: transformers loads the same file with its own GGUF
 //! loader (gguf-py dequantisation to f32, its own q/k un-permutation). Checked here: the
 //! last-position logits of three prompts (64 fixed ids and the top 20) within 1e-3, the same
@@ -145,5 +152,145 @@ fn smollm2_q4_1_matches_transformers() {
         "decode: {:.1} tokens/s ({:.1} ms/token, batch 1, flex CPU)",
         1.0 / per_token,
         per_token * 1e3
+    );
+}
+
+fn tiny(name: &str) -> (std::path::PathBuf, Value) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gguf_tiny");
+    let reference = std::fs::read(dir.join(format!("{name}.json"))).unwrap();
+    (
+        dir.join(format!("{name}.gguf")),
+        serde_json::from_slice(&reference).unwrap(),
+    )
+}
+
+#[test]
+fn tiny_gguf_checkpoints_match_transformers() {
+    let device = Backend::Flex.device().unwrap();
+    for name in ["qwen2_tied", "qwen2_untied_mha", "llama_gqa", "llama3_rope"] {
+        let (path, r) = tiny(name);
+        let (model, config) = load_pretrained(&path, &device, DType::F32).unwrap();
+        // The metadata describes the same model as the safetensors fixture's config.json.
+        let hf = o1p_model::ModelConfig::from_file(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(name)
+                .join("config.json"),
+        )
+        .unwrap();
+        assert_eq!(
+            (config.architecture, config.vocab_size, config.hidden_size),
+            (hf.architecture, hf.vocab_size, hf.hidden_size),
+            "{name}"
+        );
+        assert_eq!(
+            (
+                config.num_attention_heads,
+                config.num_key_value_heads,
+                config.head_dim
+            ),
+            (hf.num_attention_heads, hf.num_key_value_heads, hf.head_dim),
+            "{name}"
+        );
+        assert_eq!(
+            (
+                config.tie_word_embeddings,
+                config.qkv_bias,
+                config.rms_norm_eps
+            ),
+            (hf.tie_word_embeddings, hf.qkv_bias, hf.rms_norm_eps),
+            "{name}"
+        );
+        assert_eq!(
+            config.rope_scaling.is_some(),
+            hf.rope_scaling.is_some(),
+            "{name}"
+        );
+
+        for (i, prompt) in r["prompts"].as_array().unwrap().iter().enumerate() {
+            let prompt = ids(prompt);
+            let logits = last_logits(&model, &prompt, &device);
+            let want = floats(&r["last_logits"][i]);
+            let worst = logits
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 1e-4, "{name} prompt {i}: logits differ by {worst}");
+            let expected = ids(&r["greedy"][i]);
+            let (got, _) = greedy(&model, &prompt, expected.len(), &device);
+            assert_eq!(got, expected, "{name} prompt {i}: greedy tokens");
+        }
+    }
+}
+
+/// A copy of a tiny fixture with some header bytes replaced (same length, so offsets hold).
+fn patched(name: &str, from: &str, to: &str, keep_bytes: Option<usize>) -> std::path::PathBuf {
+    let (path, _) = tiny(name);
+    let mut bytes = std::fs::read(path).unwrap();
+    assert_eq!(from.len(), to.len());
+    let mut replaced = 0;
+    let mut i = 0;
+    while i + from.len() <= bytes.len() {
+        if &bytes[i..i + from.len()] == from.as_bytes() {
+            bytes[i..i + from.len()].copy_from_slice(to.as_bytes());
+            replaced += 1;
+        }
+        i += 1;
+    }
+    assert!(replaced > 0 || from.is_empty(), "{from} not in {name}");
+    bytes.truncate(keep_bytes.unwrap_or(bytes.len()));
+    let out = std::env::temp_dir().join(format!(
+        "o1p-gguf-{}-{}-{}.gguf",
+        name,
+        to.replace('.', "_"),
+        std::process::id()
+    ));
+    std::fs::write(&out, bytes).unwrap();
+    out
+}
+
+#[test]
+fn broken_files_give_errors_that_name_the_tensor_or_key() {
+    let device = Backend::Flex.device().unwrap();
+    let load = |path: &Path| {
+        load_pretrained(path, &device, DType::F32)
+            .unwrap_err()
+            .to_string()
+    };
+
+    let path = patched(
+        "qwen2_tied",
+        "blk.1.ffn_up.weight",
+        "blk.1.ffn_up.weighx",
+        None,
+    );
+    let err = load(&path);
+    assert!(
+        err.contains("blk.1.ffn_up.weight") && err.contains("model.layers.1.mlp.up_proj.weight"),
+        "{err}"
+    );
+
+    let path = patched("qwen2_tied", "qwen2", "qwen3", None);
+    let err = load(&path);
+    assert!(
+        err.contains("unsupported architecture") && err.contains("qwen3"),
+        "{err}"
+    );
+
+    let path = patched("llama_gqa", "llama.block_count", "llama.block_counx", None);
+    let err = load(&path);
+    assert!(
+        err.contains("llama.block_count") && err.contains("missing"),
+        "{err}"
+    );
+
+    // Cut in the middle of the tensor data: the header opens, a tensor read fails.
+    let size = std::fs::metadata(tiny("llama_gqa").0).unwrap().len() as usize;
+    let path = patched("llama_gqa", "", "", Some(size / 2));
+    let err = load(&path);
+    assert!(
+        err.contains("truncated") && err.contains("tensor `"),
+        "{err}"
     );
 }

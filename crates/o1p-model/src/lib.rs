@@ -4,6 +4,8 @@
 //! - [`CausalLm`]: the decoder (GQA, rotate-half RoPE, SwiGLU, RMSNorm, tied or untied head),
 //!   batched over padded sequences with explicit position ids, with a [`KvCache`].
 //! - [`weights`]: single-file and sharded safetensors in, Hugging Face layout out.
+//! - [`gguf`]: llama.cpp's GGUF files (F32 / F16 / BF16 / Q8_0 / Q4_0 / Q4_1 / Q4_K / Q6_K),
+//!   dequantised onto the same decoder; [`load_pretrained`] takes a `.gguf` path too.
 //! - [`Tokenizer`]: `tokenizer.json` plus the special tokens and chat template of
 //!   `tokenizer_config.json` and the eos ids of `generation_config.json`.
 //! - [`Backend`]: the only place that names Burn backends (flex, wgpu, tch).

@@ -294,3 +294,33 @@ fn broken_files_give_errors_that_name_the_tensor_or_key() {
         "{err}"
     );
 }
+
+/// The metadata of a real Qwen2 GGUF (DeepSeek-R1-Distill-Qwen-7B; only its header is
+/// obtainable, which is all a config needs) resolves to the published config.json values.
+#[test]
+fn r1_distill_qwen_7b_header_gives_its_config() {
+    let Some(path) = assets::asset("r1-distill-qwen-7b/header.gguf") else {
+        return;
+    };
+    let file = o1p_model::gguf::GgufFile::open(&path).unwrap();
+    let c = o1p_model::gguf::config_from_gguf(&file).unwrap();
+    eprintln!("{}", serde_json::to_string(&c.raw).unwrap());
+    assert_eq!(c.architecture, o1p_model::Architecture::Qwen2);
+    // DeepSeek-R1-Distill-Qwen-7B's config.json (a Qwen2.5-Math-7B shape).
+    assert_eq!(
+        (
+            c.vocab_size,
+            c.hidden_size,
+            c.intermediate_size,
+            c.num_hidden_layers
+        ),
+        (152_064, 3584, 18_944, 28)
+    );
+    assert_eq!(
+        (c.num_attention_heads, c.num_key_value_heads, c.head_dim),
+        (28, 4, 128)
+    );
+    assert_eq!((c.rms_norm_eps, c.rope_theta), (1e-6, 10_000.0));
+    assert!(c.qkv_bias && !c.o_bias && !c.tie_word_embeddings);
+    assert!(c.rope_scaling.is_none());
+}

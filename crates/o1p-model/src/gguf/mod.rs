@@ -17,4 +17,6 @@ mod weights;
 pub use file::{GgufFile, MetaValue, TensorInfo};
 pub use ggml_type::GgmlType;
 pub use quant::{DequantError, dequantize};
-pub use weights::{GgufWeights, config_from_gguf, gguf_name, load_gguf};
+pub use weights::{
+    GgufWeights, config_from_gguf, convert_to_hf, gguf_name, load_gguf, save_tokenizer_files,
+};

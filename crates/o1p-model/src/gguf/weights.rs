@@ -24,7 +24,8 @@ use super::{GgufFile, MetaValue, dequantize};
 use crate::config::{Architecture, ModelConfig};
 use crate::decoder::CausalLm;
 use crate::error::{ModelError, Result};
-use crate::weights::{TensorKind, WeightSource, build_model};
+use crate::tokenizer::Tokenizer;
+use crate::weights::{TensorKind, WeightSource, build_model, write_atomic};
 
 /// Loads a `.gguf` file: its config from the metadata and its weights dequantised and cast to
 /// `dtype`. The returned config's `raw` JSON is a Hugging Face `config.json`, so the model can be
@@ -39,6 +40,66 @@ pub fn load_gguf(
     let mut weights = GgufWeights::new(file, &config);
     let model = build_model(&config, &mut weights, device, dtype)?;
     Ok((model, config))
+}
+
+/// Converts a GGUF checkpoint into a Hugging Face model directory that every tool of this
+/// project (and transformers) reads: `config.json`, `generation_config.json` and
+/// `model.safetensors` in `dtype` ([`crate::weights::save_pretrained`]), plus
+/// `tokenizer.json` and `tokenizer_config.json` when a tokenizer is given
+/// ([`save_tokenizer_files`]). Dequantisation happens once here instead of at every load.
+pub fn convert_to_hf(
+    gguf: impl AsRef<Path>,
+    dir: impl AsRef<Path>,
+    tokenizer: Option<&Tokenizer>,
+    device: &Device,
+    dtype: DType,
+) -> Result<ModelConfig> {
+    let (model, config) = load_gguf(gguf, device, dtype)?;
+    crate::weights::save_pretrained(&model, &config, dir.as_ref())?;
+    if let Some(tokenizer) = tokenizer {
+        save_tokenizer_files(tokenizer, &config, dir)?;
+    }
+    Ok(config)
+}
+
+/// Writes `tokenizer.json` and a `tokenizer_config.json` (special-token strings, `add_bos_token`,
+/// the chat template) into `dir`, so that [`Tokenizer::from_dir`] and transformers'
+/// `AutoTokenizer` load the same tokenizer again.
+pub fn save_tokenizer_files(
+    tokenizer: &Tokenizer,
+    config: &ModelConfig,
+    dir: impl AsRef<Path>,
+) -> Result<()> {
+    let dir = dir.as_ref();
+    std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+    let path = dir.join("tokenizer.json");
+    let text = tokenizer
+        .inner()
+        .to_string(false)
+        .map_err(|e| ModelError::Tokenizer {
+            path: path.clone(),
+            problem: e.to_string(),
+        })?;
+    write_atomic(&path, text.as_bytes())?;
+    let special = tokenizer.special();
+    let text_of = |t: &Option<(u32, String)>| json!(t.as_ref().map(|(_, s)| s.clone()));
+    let mut cfg = Map::new();
+    cfg.insert("tokenizer_class".into(), json!("PreTrainedTokenizerFast"));
+    cfg.insert("bos_token".into(), text_of(&special.bos));
+    cfg.insert("eos_token".into(), text_of(&special.eos));
+    cfg.insert("pad_token".into(), text_of(&special.pad));
+    cfg.insert("add_bos_token".into(), json!(special.add_bos));
+    cfg.insert("clean_up_tokenization_spaces".into(), json!(false));
+    cfg.insert(
+        "model_max_length".into(),
+        json!(config.max_position_embeddings),
+    );
+    if let Some(template) = tokenizer.chat_template() {
+        cfg.insert("chat_template".into(), json!(template));
+    }
+    let mut bytes = serde_json::to_vec_pretty(&Value::Object(cfg)).unwrap_or_default();
+    bytes.push(b'\n');
+    write_atomic(&dir.join("tokenizer_config.json"), &bytes)
 }
 
 /// The decoder configuration described by a GGUF file's metadata (`general.architecture`

@@ -52,8 +52,18 @@ impl std::fmt::Debug for Tokenizer {
 impl Tokenizer {
     /// Loads `dir/tokenizer.json`, and `dir/tokenizer_config.json` and
     /// `dir/generation_config.json` where present.
+    ///
+    /// `dir` may also be a `.gguf` file: its metadata holds the whole tokenizer
+    /// ([`Tokenizer::from_gguf`]).
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
+        if dir.is_file()
+            && dir
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+        {
+            return Self::from_gguf(&crate::gguf::GgufFile::open(dir)?);
+        }
         let path = dir.join("tokenizer.json");
         let inner = tokenizers::Tokenizer::from_file(&path).map_err(|e| ModelError::Tokenizer {
             path: path.clone(),

@@ -4,95 +4,12 @@
 
 #[path = "support/assets.rs"]
 mod assets;
+#[path = "support/gguf_writer.rs"]
+mod gguf_writer;
 
-use std::path::PathBuf;
-
+use gguf_writer::{Writer, string, write};
 use o1p_model::ModelError;
 use o1p_model::gguf::{GgmlType, GgufFile, MetaValue};
-
-/// A minimal GGUF writer, independent of the reader under test.
-struct Writer {
-    version: u32,
-    alignment: Option<u64>,
-    kv: Vec<(String, u32, Vec<u8>)>,
-    tensors: Vec<(String, Vec<u64>, u32, Vec<u8>)>,
-}
-
-fn string(s: &str) -> Vec<u8> {
-    let mut out = (s.len() as u64).to_le_bytes().to_vec();
-    out.extend_from_slice(s.as_bytes());
-    out
-}
-
-impl Writer {
-    fn new(version: u32) -> Self {
-        Writer {
-            version,
-            alignment: None,
-            kv: Vec::new(),
-            tensors: Vec::new(),
-        }
-    }
-
-    fn kv(mut self, key: &str, ty: u32, value: Vec<u8>) -> Self {
-        self.kv.push((key.into(), ty, value));
-        self
-    }
-
-    fn tensor(mut self, name: &str, dims: &[u64], ty: u32, data: Vec<u8>) -> Self {
-        self.tensors.push((name.into(), dims.to_vec(), ty, data));
-        self
-    }
-
-    fn bytes(&self) -> Vec<u8> {
-        let align = self.alignment.unwrap_or(32);
-        let mut out = b"GGUF".to_vec();
-        out.extend(self.version.to_le_bytes());
-        out.extend((self.tensors.len() as u64).to_le_bytes());
-        let n_kv = self.kv.len() + usize::from(self.alignment.is_some());
-        out.extend((n_kv as u64).to_le_bytes());
-        if let Some(a) = self.alignment {
-            out.extend(string("general.alignment"));
-            out.extend(4u32.to_le_bytes());
-            out.extend((a as u32).to_le_bytes());
-        }
-        for (key, ty, value) in &self.kv {
-            out.extend(string(key));
-            out.extend(ty.to_le_bytes());
-            out.extend(value);
-        }
-        let mut offset = 0u64;
-        let mut offsets = Vec::new();
-        for (name, dims, ty, data) in &self.tensors {
-            out.extend(string(name));
-            out.extend((dims.len() as u32).to_le_bytes());
-            for d in dims {
-                out.extend(d.to_le_bytes());
-            }
-            out.extend(ty.to_le_bytes());
-            out.extend(offset.to_le_bytes());
-            offsets.push(offset);
-            offset = (offset + data.len() as u64).div_ceil(align) * align;
-        }
-        while !(out.len() as u64).is_multiple_of(align) {
-            out.push(0);
-        }
-        let data_start = out.len() as u64;
-        for ((_, _, _, data), off) in self.tensors.iter().zip(offsets) {
-            out.resize((data_start + off) as usize, 0);
-            out.extend(data);
-        }
-        out
-    }
-}
-
-fn write(name: &str, bytes: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("o1p-gguf-file-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
-    path
-}
 
 fn f32_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()

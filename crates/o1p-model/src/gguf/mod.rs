@@ -7,11 +7,12 @@
 //!   Q4_K and Q6_K blocks to f32.
 //! - [`config_from_gguf`] and [`GgufWeights`]: `ModelConfig` from metadata and a `WeightSource` that renames
 //!   llama.cpp tensors to Hugging Face names and undoes the Q/K row permutation.
-//! - `tokenizer`: the gpt2-style byte-level BPE tokenizer and chat template.
+//! - [`crate::Tokenizer::from_gguf`]: the gpt2-style byte-level BPE tokenizer and chat template.
 
 mod file;
 mod ggml_type;
 mod quant;
+mod tokenizer;
 mod weights;
 
 pub use file::{GgufFile, MetaValue, TensorInfo};

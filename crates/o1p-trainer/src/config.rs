@@ -3,10 +3,29 @@
 //! Presets reproduce the paper's recipes ([`TrainConfig::preset`]): `marco-o1-7b` (full
 //! fine-tune, lr 2e-7, lambda 2, cutoff 3072), `qwq-32b` (last 48 layers, lr 2e-6, lambda 5,
 //! cutoff 4096), both 1 epoch, effective batch 32, warmup 0.1, max grad norm 10, and `demo` for
-//! the embedded demo model.
+//! the embedded demo model. All presets train off-policy, as the paper's code does.
+//!
+//! `mode = "on_policy"` switches to rounds of sampling from the current policy (the paper's
+//! Eq. 7 read literally, see [`crate::on_policy`]), configured by the `[on_policy]` table:
+//!
+//! ```toml
+//! model = "assets/demo-model"
+//! samples = "runs/presample"          # the pool: its reference statistics stay the reference
+//! out = "runs/on-policy"
+//! mode = "on_policy"
+//!
+//! [on_policy]
+//! problems = "data/train.jsonl"       # gold answers (the file given to pre-sampling)
+//! format = "jsonl"                    # gsm8k | math | jsonl
+//! rounds = 4
+//! samples_per_round = 4               # m samples per problem and round
+//! temperature = 0.8                   # omitted: as recorded in the pool's presample.json
+//! max_new_tokens = 256
+//! ```
 
 use std::path::{Path, PathBuf};
 
+use o1p_data::Format;
 use o1p_reward::Normalization;
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +75,70 @@ pub enum ReferenceMode {
     FrozenCopy,
 }
 
+/// Where the training samples come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrainMode {
+    /// Train on the pre-sampled pool, with the initial model as the ratio's denominator: the
+    /// paper's recipe and its reference code.
+    #[default]
+    OffPolicy,
+    /// Rounds of: sample from the current policy, grade, reward against the pool's reference
+    /// statistics, update with the clipped objective (old policy = the round's sampler). Only
+    /// for the O1-Pruner objective; see [`OnPolicyConfig`].
+    OnPolicy,
+}
+
+/// The rounds of `mode = "on_policy"` (ignored off-policy).
+///
+/// Sampling settings left out (`None`) are taken from the pool's `presample.json`, so that
+/// on-policy lengths are measured under the same decoding as the reference statistics they
+/// are compared with; without that file, the paper's (temperature 0.5, top-p 0.8, top-k off,
+/// 8192 new tokens). Stop strings and grading options always come from `presample.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OnPolicyConfig {
+    /// Problems file with the gold answers (JSONL or a JSON array; the file given to
+    /// pre-sampling). Its ids must match the pool's `problem_id`s. Required on-policy.
+    pub problems: Option<PathBuf>,
+    /// Schema of the problems file: `gsm8k`, `math` or `jsonl`.
+    pub format: Format,
+    /// Sample-then-update rounds.
+    pub rounds: usize,
+    /// Samples per problem and round (the m of Eq. 7's expectation).
+    pub samples_per_round: usize,
+    /// Problems per round, taken in turn from a seeded shuffle of the pool's problems
+    /// (0: all of them every round).
+    pub problems_per_round: usize,
+    /// Sampling temperature.
+    pub temperature: Option<f32>,
+    /// Nucleus threshold.
+    pub top_p: Option<f32>,
+    /// Top-k (0: off).
+    pub top_k: Option<usize>,
+    /// Most new tokens per sample.
+    pub max_new_tokens: Option<usize>,
+    /// Sequences decoded together.
+    pub decode_batch: usize,
+}
+
+impl Default for OnPolicyConfig {
+    fn default() -> Self {
+        OnPolicyConfig {
+            problems: None,
+            format: Format::Jsonl,
+            rounds: 4,
+            samples_per_round: 4,
+            problems_per_round: 0,
+            temperature: None,
+            top_p: None,
+            top_k: None,
+            max_new_tokens: None,
+            decode_batch: 32,
+        }
+    }
+}
+
 /// Optimisation and batching.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -79,7 +162,7 @@ pub struct OptimConfig {
     /// Most padded tokens in one micro-batch; a step is split into micro-batches under it and
     /// their gradients accumulated.
     pub token_budget: usize,
-    /// Passes over the training set.
+    /// Passes over the training set (on-policy: over each round's samples).
     pub epochs: usize,
     /// Cutoff: prompt + response tokens beyond this are cut from the response (counted).
     pub max_seq_len: usize,
@@ -125,9 +208,13 @@ pub struct TrainConfig {
     /// Seed of data order and sample selection.
     #[serde(default)]
     pub seed: u64,
-    /// Write a checkpoint every N optimizer steps (0: only at the end).
+    /// Write a checkpoint every N optimizer steps (0: only at the end; on-policy runs also
+    /// write one at the end of every round).
     #[serde(default = "fifty")]
     pub checkpoint_every: usize,
+    /// `off_policy` (default: the pre-sampled pool) or `on_policy` (rounds of sampling).
+    #[serde(default)]
+    pub mode: TrainMode,
     /// The objective.
     #[serde(default)]
     pub method: Method,
@@ -143,6 +230,9 @@ pub struct TrainConfig {
     /// Optimisation.
     #[serde(default)]
     pub optim: OptimConfig,
+    /// On-policy rounds (used when `mode = "on_policy"`).
+    #[serde(default)]
+    pub on_policy: OnPolicyConfig,
 }
 
 fn flex() -> String {
@@ -223,6 +313,8 @@ impl TrainConfig {
             loss: reference_loss,
             reference: ReferenceMode::Precomputed,
             optim: OptimConfig::default(),
+            mode: TrainMode::OffPolicy,
+            on_policy: OnPolicyConfig::default(),
         };
         let config = match name {
             "marco-o1-7b" => TrainConfig {
@@ -308,6 +400,42 @@ impl TrainConfig {
         {
             return bad("method.beta must be > 0 for DPO".into());
         }
+        if self.mode == TrainMode::OnPolicy {
+            let p = &self.on_policy;
+            if self.method != Method::O1Pruner {
+                return bad(
+                    "mode = \"on_policy\" trains the O1-Pruner objective only; SFT and DPO are off-policy baselines (remove `mode` or the [method] table)".into(),
+                );
+            }
+            if p.problems.is_none() {
+                return bad(
+                    "on-policy rounds grade their samples: set on_policy.problems to the problems file given to pre-sampling (gold answers)".into(),
+                );
+            }
+            if p.rounds == 0 || p.samples_per_round == 0 || p.decode_batch == 0 {
+                return bad(
+                    "on_policy.rounds, samples_per_round and decode_batch must be > 0".into(),
+                );
+            }
+            if self.reference == ReferenceMode::FrozenCopy {
+                return bad(
+                    "on-policy rounds take the old policy's log-probs once per round (precomputed); remove reference = \"frozen_copy\"".into(),
+                );
+            }
+            if let Some(t) = p.temperature
+                && !(t >= 0.0 && t.is_finite())
+            {
+                return bad(format!("on_policy.temperature must be >= 0, got {t}"));
+            }
+            if let Some(top_p) = p.top_p
+                && !(top_p > 0.0 && top_p <= 1.0)
+            {
+                return bad(format!("on_policy.top_p must be in (0, 1], got {top_p}"));
+            }
+            if p.max_new_tokens == Some(0) {
+                return bad("on_policy.max_new_tokens must be > 0".into());
+            }
+        }
         Ok(())
     }
 }
@@ -342,6 +470,38 @@ mod tests {
             (marco.optim.lr, marco.optim.max_seq_len, marco.reward.lambda),
             (2e-7, 3072, 2.0)
         );
+    }
+
+    #[test]
+    fn on_policy_mode_parses_and_is_validated() {
+        let base = "model = 'm'\nsamples = 's'\nout = 'o'\n";
+        let c = TrainConfig::from_toml(base, "x").unwrap();
+        assert_eq!(c.mode, TrainMode::OffPolicy, "off-policy stays the default");
+        let text = format!(
+            "{base}mode = 'on_policy'\n[on_policy]\nproblems = 'p.jsonl'\nformat = 'gsm8k'\nrounds = 3\nsamples_per_round = 2\ntemperature = 0.7\nmax_new_tokens = 64\n"
+        );
+        let c = TrainConfig::from_toml(&text, "x").unwrap();
+        assert_eq!(c.mode, TrainMode::OnPolicy);
+        assert_eq!((c.on_policy.rounds, c.on_policy.samples_per_round), (3, 2));
+        assert_eq!(c.on_policy.format, Format::Gsm8k);
+        assert_eq!(c.on_policy.temperature, Some(0.7));
+        assert_eq!(c.on_policy.top_p, None, "left to presample.json");
+        assert_eq!(TrainConfig::from_toml(&c.to_toml(), "x").unwrap(), c);
+
+        let unknown = format!("{text}roundz = 1\n");
+        let err = TrainConfig::from_toml(&unknown, "x")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("roundz"), "{err}");
+        let no_problems = format!("{base}mode = 'on_policy'\n");
+        let err = TrainConfig::from_toml(&no_problems, "x")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("on_policy.problems"), "{err}");
+        let sft = format!("{text}[method]\nmethod = 'sft'\n");
+        assert!(TrainConfig::from_toml(&sft, "x").is_err());
+        let bad_mode = format!("{base}mode = 'online'\n");
+        assert!(TrainConfig::from_toml(&bad_mode, "x").is_err());
     }
 
     #[test]

@@ -120,42 +120,16 @@ pub fn length_harmonizing_examples(
     config: &RewardConfig,
     seed: u64,
 ) -> Vec<TrainExample> {
-    let reward = LengthHarmonizing {
-        lambda: config.lambda,
-        clip: config.clip,
-    };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut kept: Vec<(TrainExample, &str)> = Vec::new();
-    for (id, group) in group_by_problem(pool) {
+    let mut kept: Vec<TrainExample> = Vec::new();
+    for group in group_by_problem(pool).into_values() {
         let outcomes: Vec<SampleOutcome> = group.iter().map(|s| outcome(s)).collect();
         let Some(stats) = ReferenceStats::from_samples(&outcomes) else {
             continue;
         };
-        let mut rewarded: Vec<(TrainExample, &str)> = group
+        let mut rewarded: Vec<TrainExample> = group
             .iter()
-            .filter(|s| !s.response_ids.is_empty())
-            .filter_map(|s| {
-                let ctx = RewardContext {
-                    problem_id: id,
-                    gold: "",
-                    response: "",
-                    length: s.response_ids.len(),
-                    truncated: s.truncated,
-                    correct: s.correct,
-                    reference: &stats,
-                };
-                let r = reward.reward(&ctx)?;
-                Some((
-                    TrainExample {
-                        problem_id: id.to_string(),
-                        prompt_ids: s.prompt_ids.clone(),
-                        response_ids: s.response_ids.clone(),
-                        advantage: r,
-                        reward: r,
-                    },
-                    id,
-                ))
-            })
+            .filter_map(|s| rewarded(s, &stats, config))
             .collect();
         if config.samples_per_problem > 0 && rewarded.len() > config.samples_per_problem {
             rewarded.shuffle(&mut rng);
@@ -163,11 +137,65 @@ pub fn length_harmonizing_examples(
         }
         kept.extend(rewarded);
     }
-    let pairs: Vec<(&str, Option<f32>)> = kept.iter().map(|(e, g)| (*g, Some(e.reward))).collect();
-    let normalized = config.normalization.apply(&pairs);
-    kept.into_iter()
+    normalize(kept, config.normalization)
+}
+
+/// On-policy samples rewarded against *given* reference statistics (the pre-sampled pool's,
+/// never the samples' own), then normalised over all of them. Samples of problems without
+/// statistics, and empty responses, are left out. `config.samples_per_problem` is not used:
+/// every sample is kept.
+pub fn rewarded_examples(
+    samples: &[PoolSample],
+    stats: &BTreeMap<String, ReferenceStats>,
+    config: &RewardConfig,
+) -> Vec<TrainExample> {
+    let kept: Vec<TrainExample> = samples
+        .iter()
+        .filter_map(|s| rewarded(s, stats.get(&s.problem_id)?, config))
+        .collect();
+    normalize(kept, config.normalization)
+}
+
+/// The length-harmonizing reward of one sample, as a training example (advantage = reward
+/// until normalised); `None` for an empty response or a reward that does not apply.
+fn rewarded(s: &PoolSample, stats: &ReferenceStats, config: &RewardConfig) -> Option<TrainExample> {
+    if s.response_ids.is_empty() {
+        return None;
+    }
+    let reward = LengthHarmonizing {
+        lambda: config.lambda,
+        clip: config.clip,
+    };
+    let ctx = RewardContext {
+        problem_id: &s.problem_id,
+        gold: "",
+        response: "",
+        length: s.response_ids.len(),
+        truncated: s.truncated,
+        correct: s.correct,
+        reference: stats,
+    };
+    let r = reward.reward(&ctx)?;
+    Some(TrainExample {
+        problem_id: s.problem_id.clone(),
+        prompt_ids: s.prompt_ids.clone(),
+        response_ids: s.response_ids.clone(),
+        advantage: r,
+        reward: r,
+    })
+}
+
+/// Replaces each advantage by its normalised reward (groups = problems).
+fn normalize(examples: Vec<TrainExample>, normalization: Normalization) -> Vec<TrainExample> {
+    let pairs: Vec<(&str, Option<f32>)> = examples
+        .iter()
+        .map(|e| (e.problem_id.as_str(), Some(e.reward)))
+        .collect();
+    let normalized = normalization.apply(&pairs);
+    examples
+        .into_iter()
         .zip(normalized)
-        .map(|((mut e, _), a)| {
+        .map(|(mut e, a)| {
             e.advantage = a.unwrap_or(0.0);
             e
         })
@@ -277,6 +305,22 @@ mod tests {
         let mean: f32 = ex.iter().map(|e| e.advantage).sum::<f32>() / 2.0;
         assert!(mean.abs() < 1e-5);
         assert!(ex.iter().all(|e| e.reward <= 4.0 && e.reward >= -2.0));
+    }
+
+    #[test]
+    fn on_policy_rewards_use_the_given_reference_not_the_samples() {
+        let pool = vec![s("a", 0, 100, true), s("a", 1, 300, false)];
+        let stats = reference_stats(&pool); // Lbar 200, Abar 0.5
+        // On-policy samples all shorter than the reference: their own mean would be 50.
+        let fresh = vec![
+            s("a", 0, 40, true),
+            s("a", 1, 60, true),
+            s("zz", 0, 5, true),
+        ];
+        let ex = rewarded_examples(&fresh, &stats, &RewardConfig::default());
+        assert_eq!(ex.len(), 2, "a problem without statistics is left out");
+        assert!((ex[0].reward - (200.0 / 40.0 - 1.0 + 2.0 * 0.5)).abs() < 1e-6);
+        assert!((ex[1].reward - (200.0 / 60.0 - 1.0 + 2.0 * 0.5)).abs() < 1e-6);
     }
 
     #[test]

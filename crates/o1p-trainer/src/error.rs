@@ -40,6 +40,9 @@ pub enum TrainError {
         /// Where the last checkpoint lives.
         checkpoint: PathBuf,
     },
+    /// Sampling an on-policy round failed.
+    #[error("on-policy sampling: {0}")]
+    Sample(#[from] o1p_sampler::PresampleError),
     /// Nothing to train on.
     #[error("no training examples: {0}")]
     NoExamples(String),

@@ -3,7 +3,10 @@
 //! Steps 2 and 3 of the method (../docs/ARCHITECTURE.md): the pre-sampled pool becomes
 //! rewarded [`TrainExample`]s ([`data`]), and [`train`] fine-tunes the policy with the
 //! PPO-style clipped off-policy objective ([`loss`]), or with the paper's SFT / DPO baselines
-//! from the same pool. The same code trains on every Burn backend: the model's device decides.
+//! from the same pool. [`on_policy`] runs the objective on-policy instead (Eq. 7 read
+//! literally: rounds of sampling from the current policy, rewarded against the pool's
+//! reference statistics). The same code trains on every Burn backend: the model's device
+//! decides.
 //!
 //! ```
 //! use o1p_trainer::loss::{policy_loss, PolicyLossConfig, StepTotals, tensor2};
@@ -25,13 +28,15 @@ mod config;
 pub mod data;
 mod error;
 pub mod loss;
+pub mod on_policy;
 pub mod pool;
 mod run;
 pub mod schedule;
 mod train;
 
-pub use config::{Method, OptimConfig, ReferenceMode, TrainConfig};
+pub use config::{Method, OnPolicyConfig, OptimConfig, ReferenceMode, TrainConfig, TrainMode};
 pub use data::{PoolSample, RewardConfig, TrainExample};
 pub use error::{Result, TrainError};
+pub use on_policy::{OnPolicySpec, RoundMetrics, RoundProblem, train_on_policy};
 pub use run::{export, run, training_set};
 pub use train::{Objective, StepMetrics, TrainReport, TrainSettings, freeze_layers, train};

@@ -1,5 +1,5 @@
 //! A whole run from a [`TrainConfig`]: load the model and the pool, build the method's training
-//! set, train, and export the result in Hugging Face layout (`<out>/model`) with the tokenizer
+//! set (off-policy) or run the on-policy rounds, train, and export the result in Hugging Face layout (`<out>/model`) with the tokenizer
 //! files copied beside it, so the sampler, the evaluator and transformers all load it.
 
 use std::path::Path;
@@ -7,10 +7,13 @@ use std::path::Path;
 use burn::tensor::DType;
 use o1p_model::{Backend, Tokenizer, load_pretrained, weights};
 
-use crate::config::{Method, TrainConfig};
+use o1p_data::{OnBadItem, load_problems};
+
+use crate::config::{Method, TrainConfig, TrainMode};
 use crate::data::{self, PoolSample};
 use crate::error::{Result, TrainError};
-use crate::pool::load_pool;
+use crate::on_policy::{OnPolicySpec, round_problems, train_on_policy};
+use crate::pool::{self, load_pool};
 use crate::train::{Objective, TrainReport, TrainSettings, train};
 
 /// Tokenizer and config files copied next to an exported model.
@@ -28,14 +31,6 @@ pub fn run(config: &TrainConfig, progress: bool) -> Result<TrainReport> {
     let (model, model_config) = load_pretrained(&config.model, &device, dtype)?;
     let tokenizer = Tokenizer::from_dir(&config.model)?;
     let pool = load_pool(&config.samples, &tokenizer)?;
-    let (examples, objective) = training_set(config, &pool);
-    if examples.is_empty() {
-        return Err(TrainError::NoExamples(format!(
-            "{} holds no usable samples for {:?} (e.g. no correct samples for SFT/DPO)",
-            config.samples.display(),
-            config.method
-        )));
-    }
     let settings = TrainSettings {
         optim: config.optim.clone(),
         seed: config.seed,
@@ -45,16 +40,69 @@ pub fn run(config: &TrainConfig, progress: bool) -> Result<TrainReport> {
         progress,
         stop_after: None,
     };
-    std::fs::create_dir_all(&config.out).map_err(crate::error::io(&config.out))?;
-    o1p_data::write_atomic(config.out.join("run.toml"), config.to_toml().as_bytes())?;
-    let (trained, report) = train(
-        model,
-        &model_config,
-        examples,
-        objective,
-        &settings,
-        &config.out,
-    )?;
+    let (trained, report) = match config.mode {
+        TrainMode::OffPolicy => {
+            let (examples, objective) = training_set(config, &pool);
+            if examples.is_empty() {
+                return Err(TrainError::NoExamples(format!(
+                    "{} holds no usable samples for {:?} (e.g. no correct samples for SFT/DPO)",
+                    config.samples.display(),
+                    config.method
+                )));
+            }
+            write_run_config(config)?;
+            train(
+                model,
+                &model_config,
+                examples,
+                objective,
+                &settings,
+                &config.out,
+            )?
+        }
+        TrainMode::OnPolicy => {
+            let path = config
+                .on_policy
+                .problems
+                .as_ref()
+                .ok_or_else(|| TrainError::Config {
+                    path: config.out.join("run.toml"),
+                    problem: "on_policy.problems is required on-policy".into(),
+                })?;
+            let loaded = load_problems(path, &config.on_policy.format.mapping(), OnBadItem::Skip)?;
+            let stats = pool::reference_stats(&config.samples, &pool)?;
+            let prompts = pool::pool_prompts(&config.samples)?;
+            let (problems, missing) = round_problems(&prompts, &stats, &loaded.problems);
+            if !missing.is_empty() {
+                tracing::warn!(
+                    problems = missing.len(),
+                    first = %missing[0],
+                    file = %path.display(),
+                    "pool problems without a gold answer in the problems file are left out of the rounds"
+                );
+            }
+            if problems.is_empty() {
+                return Err(TrainError::NoExamples(format!(
+                    "none of the {} problems of {} has a gold answer in {} (problem ids must match; same file and --format as pre-sampling)",
+                    prompts.len(),
+                    config.samples.display(),
+                    path.display()
+                )));
+            }
+            write_run_config(config)?;
+            let presampled = pool::presample_settings(&config.samples)?;
+            let spec = OnPolicySpec::from_config(config, presampled.as_ref());
+            train_on_policy(
+                model,
+                &model_config,
+                &tokenizer,
+                &problems,
+                &spec,
+                &settings,
+                &config.out,
+            )?
+        }
+    };
     export(
         &trained,
         &model_config,
@@ -63,6 +111,13 @@ pub fn run(config: &TrainConfig, progress: bool) -> Result<TrainReport> {
     )?;
     o1p_data::write_json_atomic(config.out.join("train_report.json"), &report)?;
     Ok(report)
+}
+
+/// Creates the run directory and records the resolved config in it (`run.toml`).
+fn write_run_config(config: &TrainConfig) -> Result<()> {
+    std::fs::create_dir_all(&config.out).map_err(crate::error::io(&config.out))?;
+    o1p_data::write_atomic(config.out.join("run.toml"), config.to_toml().as_bytes())?;
+    Ok(())
 }
 
 /// The examples and objective of the configured method, from the pool.

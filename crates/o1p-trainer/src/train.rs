@@ -88,6 +88,9 @@ pub struct TrainReport {
     pub tokens_per_second: f64,
     /// Step the run resumed from (0 for a fresh run).
     pub resumed_from: usize,
+    /// On-policy rounds finished (0 off-policy).
+    #[serde(default)]
+    pub rounds: usize,
 }
 
 /// One line of `metrics.jsonl` (names follow trl's).
@@ -243,7 +246,7 @@ pub fn train(
             &mut optim,
             &step_examples,
             step_refs.as_deref(),
-            &reference_model,
+            Some(&reference_model),
             objective,
             o,
             lr,
@@ -390,14 +393,15 @@ impl StepOutcome {
 /// token budget, forward and backward each, gradients accumulated, global-norm clipping, one
 /// AdamW update at `lr`. `refs` holds the reference (or old-policy) log-probs of each
 /// example's response tokens; without them `reference` computes them per micro-batch.
-/// `Err` carries a non-finite loss value; the model is then dropped unchanged on disk.
+/// (Callers give one of the two whenever the objective needs a reference.) `Err` carries a
+/// non-finite loss value; the checkpoint on disk is then left as it was.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn optimizer_step(
     mut model: CausalLm,
     optim: &mut ModuleOptimizer,
     examples: &[TrainExample],
     refs: Option<&[Vec<f32>]>,
-    reference: &CausalLm,
+    reference: Option<&CausalLm>,
     objective: Objective,
     o: &OptimConfig,
     lr: f64,
@@ -418,7 +422,10 @@ pub(crate) fn optimizer_step(
     };
     for micro in batch::pack(&lengths, unit, o.token_budget) {
         let mut t = batch::tensors(examples, &micro, refs, &device);
-        if t.ref_logp.is_none() && objective.needs_reference() {
+        if t.ref_logp.is_none()
+            && objective.needs_reference()
+            && let Some(reference) = reference
+        {
             t.ref_logp = Some(reference_batch(reference, &t, &device));
         }
         let logits = model.forward(t.tokens.clone(), None, None, None);
@@ -490,13 +497,8 @@ pub(crate) fn precomputed_reference(
     token_budget: usize,
     path: &Path,
 ) -> Result<Vec<Vec<f32>>> {
-    let fingerprint = fingerprint(examples);
-    if let Ok(bytes) = std::fs::read(&path)
-        && let Ok(cached) = serde_json::from_slice::<CachedReference>(&bytes)
-        && cached.fingerprint == fingerprint
-        && cached.logprobs.len() == examples.len()
-    {
-        return Ok(cached.logprobs);
+    if let Some(cached) = cached_reference(path, examples) {
+        return Ok(cached);
     }
     let device = reference.model.embed_tokens.weight.device();
     let lengths: Vec<usize> = examples.iter().map(TrainExample::len).collect();
@@ -518,12 +520,21 @@ pub(crate) fn precomputed_reference(
         }
     }
     let cached = CachedReference {
-        fingerprint,
+        fingerprint: fingerprint(examples),
         logprobs: out,
     };
     let bytes = serde_json::to_vec(&cached).unwrap_or_default();
     o1p_data::write_atomic(path, &bytes)?;
     Ok(cached.logprobs)
+}
+
+/// The log-probs cached in `path` by [`precomputed_reference`], if they were computed for
+/// exactly these examples.
+pub(crate) fn cached_reference(path: &Path, examples: &[TrainExample]) -> Option<Vec<Vec<f32>>> {
+    let bytes = std::fs::read(path).ok()?;
+    let cached = serde_json::from_slice::<CachedReference>(&bytes).ok()?;
+    (cached.fingerprint == fingerprint(examples) && cached.logprobs.len() == examples.len())
+        .then_some(cached.logprobs)
 }
 
 #[derive(Serialize, Deserialize)]

@@ -1,0 +1,338 @@
+//! On-policy rounds on a tiny random model: the old policy is the round's sampler, the reward's
+//! reference is the pool's, resumption after an interruption reaches the same model and never
+//! redoes a finished round, and `mode = "on_policy"` works through a TOML run config.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::tensor::DType;
+use o1p_data::{Problem, PromptRenderer, PromptTemplate};
+use o1p_model::{Backend, CausalLm, ModelConfig, Tokenizer, load_pretrained, weights};
+use o1p_sampler::presample::{PresampleConfig, presample};
+use o1p_sampler::testing::write_tiny_model;
+use o1p_sampler::{NativeGenerator, SamplingParams};
+use o1p_trainer::on_policy::round_problems;
+use o1p_trainer::pool::{load_pool, pool_prompts, reference_stats};
+use o1p_trainer::{
+    OnPolicySpec, OptimConfig, ReferenceMode, RewardConfig, RoundProblem, TrainConfig, TrainReport,
+    TrainSettings, train_on_policy,
+};
+
+const ALPHABET: &str = "12+\n";
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("o1p-onpolicy-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn problems() -> Vec<Problem> {
+    (0..4)
+        .map(|i| Problem {
+            id: format!("p{i}"),
+            question: ["1+1", "2+1", "1+2", "11+1"][i].into(),
+            gold: ["2", "3", "3", "12"][i].into(),
+            difficulty: None,
+            level: None,
+            subject: None,
+            source: None,
+        })
+        .collect()
+}
+
+fn sampling() -> SamplingParams {
+    SamplingParams {
+        max_new_tokens: 10,
+        temperature: 1.0,
+        ..Default::default()
+    }
+}
+
+/// A tiny model directory and its pre-sampled pool (K = 4), shared by the tests of one process.
+struct Fixture {
+    model_dir: PathBuf,
+    pool_dir: PathBuf,
+    problems_file: PathBuf,
+}
+
+fn fixture(name: &str) -> Fixture {
+    let root = tmp(name);
+    let model_dir = root.join("model");
+    write_tiny_model(&model_dir, ALPHABET, 2, 16, 3).unwrap();
+    let (model, _) =
+        load_pretrained(&model_dir, &Backend::Flex.device().unwrap(), DType::F32).unwrap();
+    let tokenizer = Tokenizer::from_dir(&model_dir).unwrap();
+    let pool_dir = root.join("pool");
+    let config = PresampleConfig {
+        k: 4,
+        params: sampling(),
+        seed: 1,
+        batch_size: 16,
+        template: PromptTemplate {
+            system: None,
+            user: "{question}=".into(),
+            fast_solving: false,
+        },
+        keep_token_ids: true,
+        progress: false,
+        ..Default::default()
+    };
+    let generator = NativeGenerator::new(model, Some(tokenizer), 16);
+    presample(
+        &problems(),
+        &PromptRenderer::Raw,
+        &generator,
+        &config,
+        &pool_dir,
+    )
+    .unwrap();
+    let problems_file = root.join("problems.jsonl");
+    let lines: Vec<String> = problems()
+        .iter()
+        .map(|p| {
+            serde_json::json!({"id": p.id, "question": p.question, "answer": p.gold}).to_string()
+        })
+        .collect();
+    std::fs::write(&problems_file, lines.join("\n")).unwrap();
+    Fixture {
+        model_dir,
+        pool_dir,
+        problems_file,
+    }
+}
+
+fn load(dir: &Path) -> (CausalLm, ModelConfig, Tokenizer) {
+    let device = Backend::Flex.device().unwrap().autodiff();
+    let (model, config) = load_pretrained(dir, &device, DType::F32).unwrap();
+    (model, config, Tokenizer::from_dir(dir).unwrap())
+}
+
+fn round_problems_of(f: &Fixture, tokenizer: &Tokenizer) -> Vec<RoundProblem> {
+    let pool = load_pool(&f.pool_dir, tokenizer).unwrap();
+    let stats = reference_stats(&f.pool_dir, &pool).unwrap();
+    let prompts = pool_prompts(&f.pool_dir).unwrap();
+    let (kept, missing) = round_problems(&prompts, &stats, &problems());
+    assert!(missing.is_empty(), "{missing:?}");
+    kept
+}
+
+fn spec() -> OnPolicySpec {
+    OnPolicySpec {
+        rounds: 3,
+        samples_per_round: 3,
+        problems_per_round: 0,
+        sampling: sampling(),
+        decode_batch: 8,
+        grade: Default::default(),
+        reward: RewardConfig::default(),
+        loss: Default::default(),
+    }
+}
+
+fn settings() -> TrainSettings {
+    TrainSettings {
+        optim: OptimConfig {
+            lr: 3e-3,
+            warmup_ratio: 0.0,
+            batch_size: 4, // 12 samples per round: 3 steps per round
+            token_budget: 10_000,
+            epochs: 1,
+            max_seq_len: 64,
+            max_grad_norm: 0.0,
+            ..Default::default()
+        },
+        seed: 5,
+        checkpoint_every: 2,
+        reference: ReferenceMode::Precomputed,
+        dtype: DType::F32,
+        progress: false,
+        stop_after: None,
+    }
+}
+
+fn run(f: &Fixture, settings: &TrainSettings, dir: &Path) -> (CausalLm, TrainReport) {
+    let (model, config, tokenizer) = load(&f.model_dir);
+    let problems = round_problems_of(f, &tokenizer);
+    train_on_policy(
+        model,
+        &config,
+        &tokenizer,
+        &problems,
+        &spec(),
+        settings,
+        dir,
+    )
+    .unwrap()
+}
+
+fn flat_params(model: &CausalLm) -> Vec<(String, Vec<f32>)> {
+    weights::named_tensors(&model.valid())
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k,
+                v.convert_dtype(DType::F32).try_into_vec::<f32>().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn max_diff(a: &CausalLm, b: &CausalLm) -> f32 {
+    flat_params(a)
+        .iter()
+        .zip(&flat_params(b))
+        .flat_map(|((_, x), (_, y))| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
+        .fold(0.0, f32::max)
+}
+
+fn metric_lines(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn rounds_sample_the_current_policy_and_log_each_round() {
+    let f = fixture("rounds");
+    let (initial, _, _) = load(&f.model_dir);
+    let dir = tmp("rounds-run");
+    let (trained, report) = run(&f, &settings(), &dir);
+    assert_eq!((report.rounds, report.steps), (3, 9));
+    assert!(max_diff(&initial, &trained) > 1e-4, "the policy moved");
+
+    let lines = metric_lines(&dir);
+    let rounds: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l.get("round").is_some()).collect();
+    let steps: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l.get("round").is_none()).collect();
+    assert_eq!(rounds.len(), 3);
+    assert_eq!(steps.len(), 9);
+    // The reward's reference is the pool's: every round reports the pool's mean Lbar_ref.
+    let pool_lbar = {
+        let (_, _, tokenizer) = load(&f.model_dir);
+        let p = round_problems_of(&f, &tokenizer);
+        p.iter().map(|p| p.reference.mean_length).sum::<f64>() / p.len() as f64
+    };
+    for r in &rounds {
+        assert_eq!(r["samples"], 12);
+        let lbar = r["reference/mean_length"].as_f64().unwrap();
+        assert!((lbar - pool_lbar).abs() < 1e-9, "{lbar} vs {pool_lbar}");
+        assert!(r["completions/mean_length"].as_f64().unwrap() > 0.0);
+    }
+    // The first step of every round starts at the sampling policy: ratio 1 before its update
+    // (the second round's policy is not the initial model, so a pool-style reference would
+    // not give 1 there).
+    for first in [0, 3, 6] {
+        let r = steps[first]["ratio_mean"].as_f64().unwrap();
+        assert!((r - 1.0).abs() < 1e-4, "step {}: ratio {r}", first + 1);
+    }
+    // Each round sampled its own responses from a different policy.
+    let round_samples = |r: usize| {
+        std::fs::read_to_string(dir.join(format!("rounds/{r:04}/samples.jsonl"))).unwrap()
+    };
+    assert_ne!(round_samples(0), round_samples(1));
+}
+
+#[test]
+fn an_interrupted_run_resumes_to_the_same_model_without_redoing_a_round() {
+    let f = fixture("resume");
+    let (straight, _) = run(&f, &settings(), &tmp("resume-straight"));
+
+    // Stop mid-round 2 (step 5; the checkpoint is at step 4), as a kill would.
+    let dir = tmp("resume-mid");
+    let mut interrupted = settings();
+    interrupted.stop_after = Some(5);
+    run(&f, &interrupted, &dir);
+    let (resumed, report) = run(&f, &settings(), &dir);
+    assert_eq!(report.resumed_from, 4);
+    let d = max_diff(&straight, &resumed);
+    assert!(d < 1e-6, "resumed mid-round: max parameter difference {d}");
+    let lines = metric_lines(&dir);
+    assert_eq!(
+        lines.len(),
+        9 + 3,
+        "one line per step and per round, none repeated"
+    );
+
+    // Stop exactly at the end of round 1, then delete that round's files: the resumed run
+    // must not need them (a finished round is never redone).
+    let dir = tmp("resume-boundary");
+    let mut interrupted = settings();
+    interrupted.stop_after = Some(3);
+    run(&f, &interrupted, &dir);
+    std::fs::remove_dir_all(dir.join("rounds/0000")).unwrap();
+    let (resumed, report) = run(&f, &settings(), &dir);
+    assert_eq!((report.resumed_from, report.rounds), (3, 3));
+    assert!(
+        !dir.join("rounds/0000").exists(),
+        "round 1 was sampled again"
+    );
+    let d = max_diff(&straight, &resumed);
+    assert!(
+        d < 1e-6,
+        "resumed at a round boundary: max parameter difference {d}"
+    );
+}
+
+#[test]
+fn on_policy_mode_runs_from_a_toml_config() {
+    let f = fixture("toml");
+    let out = tmp("toml-run");
+    let text = format!(
+        r#"
+model = {model:?}
+samples = {pool:?}
+out = {out:?}
+mode = "on_policy"
+checkpoint_every = 0
+
+[on_policy]
+problems = {problems:?}
+rounds = 2
+samples_per_round = 2
+decode_batch = 8
+
+[optim]
+lr = 1e-3
+batch_size = 4
+max_seq_len = 64
+"#,
+        model = f.model_dir,
+        pool = f.pool_dir,
+        out = out,
+        problems = f.problems_file,
+    );
+    let config = TrainConfig::from_toml(&text, "run.toml").unwrap();
+    let report = o1p_trainer::run(&config, false).unwrap();
+    assert_eq!(report.rounds, 2);
+    assert_eq!(
+        report.steps, 4,
+        "4 problems x 2 samples, batches of 4, 2 rounds"
+    );
+    assert!(out.join("model/model.safetensors").is_file());
+    // Sampling settings left out come from the pool's presample.json.
+    let stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("rounds/0000/presample.json")).unwrap())
+            .unwrap();
+    assert_eq!(stored["max_new_tokens"], 10);
+    assert_eq!(stored["temperature"], 1.0);
+    assert_eq!(stored["k"], 2);
+
+    // A problems file that matches none of the pool's ids is refused, naming the file.
+    let other = out.with_extension("other.jsonl");
+    std::fs::write(
+        &other,
+        "{\"id\": \"zz\", \"question\": \"1\", \"answer\": \"1\"}\n",
+    )
+    .unwrap();
+    let mut bad = config.clone();
+    bad.on_policy.problems = Some(other.clone());
+    bad.out = tmp("toml-bad");
+    let err = o1p_trainer::run(&bad, false).unwrap_err().to_string();
+    assert!(
+        err.contains("gold answer") && err.contains("other.jsonl"),
+        "{err}"
+    );
+}

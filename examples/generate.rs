@@ -1,12 +1,13 @@
-//! Generate a continuation of one prompt with a Hugging Face checkpoint.
+//! Generate a continuation of one prompt with a Hugging Face checkpoint or a GGUF file.
 //!
 //! ```text
-//! cargo run --release --example generate -- --model DIR (--prompt TEXT | --prompt-ids 1,2,3)
+//! cargo run --release --example generate -- --model DIR|FILE.gguf (--prompt TEXT | --prompt-ids 1,2,3)
 //!     [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S]
 //!     [--backend flex|wgpu|tch] [--json]
 //! ```
 //!
-//! Greedy unless `--temperature` is given. `--prompt-ids` needs no tokenizer files. With
+//! Greedy unless `--temperature` is given. `--prompt-ids` needs no tokenizer files; a `.gguf`
+//! file carries its tokenizer in its metadata. With
 //! `--json`, stdout is exactly one JSON object:
 //! `{"prompt_ids": [...], "generated_ids": [...], "text": string|null,
 //!   "prompt_logprobs": [null, lp_1, ..., lp_{n-1}]}`.
@@ -23,7 +24,8 @@ use o1_pruner::sampler::{SamplingParams, generate, prompt_logprobs};
 #[derive(Parser, Debug)]
 #[command(about = "Generate text with a Qwen2 / Llama checkpoint")]
 struct Args {
-    /// Hugging Face model directory (config.json + safetensors [+ tokenizer.json]).
+    /// Hugging Face model directory (config.json + safetensors [+ tokenizer.json]), or a
+    /// llama.cpp `.gguf` file (weights dequantised on load, tokenizer from its metadata).
     #[arg(long)]
     model: PathBuf,
     /// Prompt text (needs tokenizer.json in the model directory).
@@ -70,7 +72,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let device = args.backend.device()?;
     let (model, config) = model::load_pretrained(&args.model, &device, DType::F32)
         .with_context(|| format!("loading {}", args.model.display()))?;
-    let tokenizer = if args.model.join("tokenizer.json").is_file() {
+    let tokenizer = if model::is_gguf(&args.model) || args.model.join("tokenizer.json").is_file() {
         Some(Tokenizer::from_dir(&args.model)?)
     } else {
         None

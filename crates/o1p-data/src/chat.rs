@@ -3,7 +3,7 @@
 //! `trim_blocks` and `lstrip_blocks` on, trailing newline dropped, loop controls, a
 //! `raise_exception` global, Python string/dict methods (`.strip()`, `.items()`, ...) through
 //! minijinja-contrib's pycompat, and `bos_token` / `eos_token` / `add_generation_prompt` /
-//! `messages` in the context.
+//! `messages` in the context, with `tools` and `documents` set to none.
 //!
 //! `strftime_now` is deliberately not defined: templates that use it guard it with
 //! `is defined` and fall back to a fixed date, which keeps prompts (and so resumable
@@ -132,12 +132,17 @@ impl ChatTemplate {
             .iter()
             .map(|m| context! { role => m.role.as_str(), content => m.content.as_str() })
             .collect();
+        // transformers always passes `tools` and `documents`, as None when there are none, so
+        // `tools is defined` holds and `tools is none` is true; leaving them undefined would
+        // flip both tests in templates that make them.
         template
             .render(context! {
                 messages,
                 add_generation_prompt,
                 bos_token => self.bos_token.as_str(),
                 eos_token => self.eos_token.as_str(),
+                tools => (),
+                documents => (),
             })
             .map_err(template_error)
     }

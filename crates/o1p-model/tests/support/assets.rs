@@ -11,9 +11,16 @@ use std::path::PathBuf;
 pub fn assets_dir() -> PathBuf {
     match std::env::var_os("O1P_ASSETS") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        // This file lives in crates/o1p-model/tests/support, but CARGO_MANIFEST_DIR is the crate
-        // that includes it; every crate sits two levels below the workspace root.
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.assets"),
+        // CARGO_MANIFEST_DIR is the package that includes this file: a crate two levels below
+        // the workspace root, or the root package itself. The root is the one with Cargo.lock.
+        _ => {
+            let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+            let root = manifest
+                .ancestors()
+                .find(|dir| dir.join("Cargo.lock").exists())
+                .unwrap_or(&manifest);
+            root.join(".assets")
+        }
     }
 }
 

@@ -8,6 +8,12 @@
 //! The trained model lands in `<out>/model` (Hugging Face layout); metrics in
 //! `<out>/metrics.jsonl`. Rerunning the same command after a crash resumes from the last
 //! checkpoint.
+//!
+//! By default training is off-policy on the pre-sampled pool, as the paper's code does. With
+//! `mode = "on_policy"` and an `[on_policy]` table in the config (problems file with the gold
+//! answers, `rounds`, `samples_per_round`, sampling settings), it runs rounds of sampling from
+//! the current policy instead, rewarded against the pool's reference statistics; each round
+//! adds a line with a `round` field to `metrics.jsonl` (see `o1p_trainer::on_policy`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;

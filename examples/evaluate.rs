@@ -8,8 +8,9 @@
 //!     --baseline base --out runs/eval
 //! ```
 //!
-//! - `--model [LABEL=]DIR` (repeatable): a Hugging Face model directory with tokenizer.json;
-//!   the label defaults to the directory name. Models are evaluated one after the other.
+//! - `--model [LABEL=]DIR` (repeatable): a Hugging Face model directory with tokenizer.json,
+//!   or a llama.cpp `.gguf` file (tokenizer and chat template from its metadata); the label
+//!   defaults to the directory or file name. Models are evaluated one after the other.
 //! - `--data FILE` (repeatable), `--format gsm8k|math|jsonl|demo`: give `--format` once for
 //!   every file, or once per `--data` in the same order. `demo` is a JSONL of o1p-data
 //!   `Problem`s (`id`, `question`, `gold`, `difficulty`), as the demo task writes them.
@@ -42,7 +43,7 @@ use o1_pruner::reward::GradeOptions;
 #[derive(Parser, Debug)]
 #[command(about = "Evaluate models on benchmarks and compare them (accuracy, tokens, AES)")]
 struct Args {
-    /// Model directory, optionally labelled: `LABEL=DIR` (repeatable).
+    /// Model directory or `.gguf` file, optionally labelled: `LABEL=DIR` (repeatable).
     #[arg(long = "model", required = true, value_name = "[LABEL=]DIR")]
     models: Vec<String>,
     /// Benchmark file (repeatable); the benchmark is named after the file stem.

@@ -1,7 +1,7 @@
 //! Pre-sample K graded solutions per problem from a reference model (step 1 of O1-Pruner).
 //!
 //! ```text
-//! cargo run --release --example presample -- --model DIR --data FILE [--format gsm8k|math|jsonl]
+//! cargo run --release --example presample -- --model DIR|FILE.gguf --data FILE [--format gsm8k|math|jsonl]
 //!     --out DIR [--k 16] [--temperature 0.5] [--top-p 0.8] [--top-k 0] [--max-new-tokens 8192]
 //!     [--batch-size 16] [--seed 0] [--backend flex|wgpu|tch]
 //!     [--server URL [--server-model NAME] [--concurrency 8] [--grouped]]
@@ -12,7 +12,7 @@
 //! With `--server`, samples come from an OpenAI-compatible `/v1/completions` server (vLLM,
 //! SGLang, llama.cpp, or this project's `serve` example); `--model` is then optional and used
 //! only for its tokenizer and chat template. `--prompt-style auto` uses the model's chat
-//! template when tokenizer_config.json has one, raw text otherwise.
+//! template when tokenizer_config.json (or the `.gguf` metadata) has one, raw text otherwise.
 //!
 //! The output directory holds (see `o1p_sampler::presample`):
 //! - `samples.jsonl`: one sample record per line, problems in input order, samples 0..K;
@@ -31,7 +31,7 @@ use clap::Parser;
 use o1_pruner::data::{
     ChatTemplate, Format, OnBadItem, PromptRenderer, PromptTemplate, load_problems,
 };
-use o1_pruner::model::{Backend, Tokenizer};
+use o1_pruner::model::{self, Backend, Tokenizer};
 use o1_pruner::sampler::presample::{PresampleConfig, presample};
 use o1_pruner::sampler::{
     Generator, HttpConfig, HttpGenerator, NativeGenerator, SamplingParams, SeedMode,
@@ -40,8 +40,9 @@ use o1_pruner::sampler::{
 #[derive(Parser, Debug)]
 #[command(about = "Pre-sample K graded solutions per problem (resumable)")]
 struct Args {
-    /// Hugging Face model directory (config.json, safetensors, tokenizer.json). Optional with
-    /// --server, where only its tokenizer and chat template are used.
+    /// Hugging Face model directory (config.json, safetensors, tokenizer.json) or a llama.cpp
+    /// `.gguf` file (tokenizer and chat template from its metadata). Optional with --server,
+    /// where only its tokenizer and chat template are used.
     #[arg(long, required_unless_present = "server")]
     model: Option<PathBuf>,
     /// Problems file (JSONL or a JSON array).
@@ -138,7 +139,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("{}", loaded.report);
     }
     let tokenizer = match &args.model {
-        Some(dir) if dir.join("tokenizer.json").is_file() => Some(Tokenizer::from_dir(dir)?),
+        Some(dir) if model::is_gguf(dir) || dir.join("tokenizer.json").is_file() => Some(
+            Tokenizer::from_dir(dir).with_context(|| format!("tokenizer of {}", dir.display()))?,
+        ),
         _ => None,
     };
     let renderer = renderer(&args.prompt_style, tokenizer.as_ref())?;
@@ -232,7 +235,9 @@ fn renderer(style: &str, tokenizer: Option<&Tokenizer>) -> anyhow::Result<Prompt
             )?))
         }
         ("chat", None) => {
-            bail!("--prompt-style chat needs a tokenizer_config.json with a chat_template")
+            bail!(
+                "--prompt-style chat needs a tokenizer_config.json with a chat_template (or a .gguf with tokenizer.chat_template)"
+            )
         }
         (other, _) => bail!("unknown prompt style {other}"),
     }

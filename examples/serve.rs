@@ -1,7 +1,7 @@
 //! Serve the native sampler on an OpenAI-compatible `/v1/completions` endpoint.
 //!
 //! ```text
-//! cargo run --release --example serve -- --model DIR [--port 8000] [--backend flex|wgpu|tch]
+//! cargo run --release --example serve -- --model DIR|FILE.gguf [--port 8000] [--backend flex|wgpu|tch]
 //!     [--batch-size 16] [--served-model-name NAME] [--idle-timeout SECS]
 //! ```
 //!
@@ -28,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::Parser;
-use o1_pruner::model::Backend;
+use o1_pruner::model::{self, Backend};
 use o1_pruner::sampler::presample::sample_seed;
 use o1_pruner::sampler::{
     FinishReason, Generator, NativeGenerator, Prompt, Request, SamplingParams,
@@ -42,7 +42,8 @@ const MAX_BODY_BYTES: u64 = 16 << 20;
 #[derive(Parser, Debug)]
 #[command(about = "OpenAI-compatible /v1/completions server over the native sampler")]
 struct Args {
-    /// Hugging Face model directory with tokenizer.json.
+    /// Hugging Face model directory with tokenizer.json, or a llama.cpp `.gguf` file
+    /// (tokenizer from its metadata).
     #[arg(long)]
     model: PathBuf,
     /// Port on 127.0.0.1 (0: any free port).
@@ -54,7 +55,8 @@ struct Args {
     /// Sequences decoded together.
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
-    /// Name reported by /v1/models and in responses (default: the directory name).
+    /// Name reported by /v1/models and in responses (default: the directory name, or the
+    /// file name without `.gguf`).
     #[arg(long)]
     served_model_name: Option<String>,
     /// Exit after this many seconds without a request (0: never).
@@ -79,7 +81,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    if !args.model.join("tokenizer.json").is_file() {
+    if !model::is_gguf(&args.model) && !args.model.join("tokenizer.json").is_file() {
         anyhow::bail!(
             "{}/tokenizer.json is missing: the server needs a tokenizer to return text",
             args.model.display()
@@ -88,9 +90,13 @@ fn run(args: Args) -> anyhow::Result<()> {
     let generator = NativeGenerator::from_dir(&args.model, args.backend, args.batch_size)
         .with_context(|| format!("loading {}", args.model.display()))?;
     let name = args.served_model_name.clone().unwrap_or_else(|| {
-        args.model
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
+        let path = &args.model;
+        let name = if model::is_gguf(path) {
+            path.file_stem()
+        } else {
+            path.file_name()
+        };
+        name.map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "model".into())
     });
     let server = Server::http(("127.0.0.1", args.port))

@@ -116,6 +116,9 @@ impl NativeGenerator {
 
     /// Loads a Hugging Face model directory: weights and config.json, and tokenizer.json
     /// when present. Stop ids are the tokenizer's, else config.json's eos ids.
+    ///
+    /// `dir` may also be a llama.cpp `.gguf` file: its weights are dequantised and its
+    /// tokenizer and chat template come from its metadata, which always carries them.
     pub fn from_dir(
         dir: impl AsRef<Path>,
         backend: Backend,
@@ -124,7 +127,7 @@ impl NativeGenerator {
         let dir = dir.as_ref();
         let device = backend.device()?;
         let (model, config) = o1p_model::load_pretrained(dir, &device, DType::F32)?;
-        let tokenizer = if dir.join("tokenizer.json").is_file() {
+        let tokenizer = if o1p_model::is_gguf(dir) || dir.join("tokenizer.json").is_file() {
             Some(Tokenizer::from_dir(dir)?)
         } else {
             None

@@ -48,9 +48,12 @@ struct Args {
     /// Held-out problems for the greedy evaluation.
     #[arg(long, default_value_t = 256)]
     test_problems: usize,
-    /// Sampling temperature of pre-sampling.
-    #[arg(long, default_value_t = 0.8)]
+    /// Sampling temperature of pre-sampling (the paper's 0.5).
+    #[arg(long, default_value_t = 0.5)]
     temperature: f32,
+    /// Nucleus (top-p) mass of pre-sampling (the paper's 0.8).
+    #[arg(long, default_value_t = 0.8)]
+    top_p: f32,
     /// Most new tokens per response.
     #[arg(long, default_value_t = 256)]
     max_new_tokens: usize,
@@ -79,6 +82,11 @@ struct Args {
     /// Also run the fast-prompt, SFT and DPO baselines.
     #[arg(long)]
     with_baselines: bool,
+    /// A run config (TOML, as for `prune`) to train with instead of the `demo` preset; its
+    /// model, samples and out are replaced by the quickstart's, and the flags above still
+    /// override lambda, lr, epochs, batch size, seed and backend.
+    #[arg(long)]
+    train_config: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -131,7 +139,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         params: SamplingParams {
             max_new_tokens: args.max_new_tokens,
             temperature: args.temperature,
-            top_p: 1.0,
+            top_p: args.top_p,
             ..Default::default()
         },
         seed: args.seed,
@@ -159,8 +167,16 @@ fn run(args: Args) -> anyhow::Result<()> {
     // 2. O1-Pruner fine-tuning.
     let t = Instant::now();
     eprintln!("[2/3] O1-Pruner fine-tuning ...");
-    let mut config =
-        TrainConfig::preset("demo", args.model.clone(), pool_dir.clone(), out.clone())?;
+    let mut config = match &args.train_config {
+        Some(path) => {
+            let mut c = TrainConfig::from_file(path)?;
+            c.model = args.model.clone();
+            c.samples = pool_dir.clone();
+            c.out = out.clone();
+            c
+        }
+        None => TrainConfig::preset("demo", args.model.clone(), pool_dir.clone(), out.clone())?,
+    };
     config.backend = args.backend.to_string();
     config.seed = args.seed;
     config.reward.lambda = args.lambda;

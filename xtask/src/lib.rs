@@ -3,9 +3,11 @@
 //!
 //! - [`demo_tokenizer`]: the character-level tokenizer of the embedded demo model.
 //! - [`bench_sampler`]: `cargo xtask bench-sampler`, generation speed against transformers.
+//! - [`bench_train`]: `cargo xtask bench-train`, training-step speed against PyTorch.
 //! - [`train_demo`]: `cargo xtask train-demo`, which pretrains that model from scratch.
 #![deny(missing_docs)]
 
 pub mod bench_sampler;
+pub mod bench_train;
 pub mod demo_tokenizer;
 pub mod train_demo;

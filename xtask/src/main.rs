@@ -18,12 +18,15 @@ enum Command {
     TrainDemo(xtask::train_demo::Args),
     /// Time the native sampler (and transformers' generate() when installed).
     BenchSampler(xtask::bench_sampler::Args),
+    /// Time the trainer's step (and PyTorch's on the same shape when installed).
+    BenchTrain(xtask::bench_train::Args),
 }
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::TrainDemo(args) => xtask::train_demo::run(&args),
         Command::BenchSampler(args) => xtask::bench_sampler::run(&args),
+        Command::BenchTrain(args) => xtask::bench_train::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,10 +6,11 @@
 //! 2. pre-sample K = 2 solutions of 4 GSM8K-schema problems (the first four of
 //!    crates/o1p-data/tests/fixtures/gsm8k_sample.jsonl), 48 new tokens at most, with the
 //!    `presample` example, the model's chat template and a "give only the final number" prompt;
-//! 3. O1-Pruner fine-tuning with the `prune` example, all layers but the last 2 frozen
-//!    (`optim.trainable_last_layers = 2`), 2 optimizer steps;
+//! 3. O1-Pruner fine-tuning with the `prune` example straight from the GGUF, all layers but the
+//!    last 2 frozen (`optim.trainable_last_layers = 2`), 2 optimizer steps;
 //! 4. check the export: layers 0..27, the embedding and the final norm bit-identical to the
-//!    base model, the last two layers moved, and `generate` runs on the exported directory.
+//!    base model, the last two layers moved, the tokenizer written from the GGUF metadata, and
+//!    `generate` runs on the exported directory.
 //!
 //! The exported directory also loads in transformers (not run here, needs torch):
 //!
@@ -153,7 +154,8 @@ fn smollm2_presample_prune_last_two_layers_and_generate() {
              checkpoint_every = 0\n\n[reward]\nlambda = 2.0\n\n\
              [optim]\nlr = 1e-4\nwarmup_ratio = 0.0\nbatch_size = 4\ntoken_budget = 2048\n\
              epochs = 1\nmax_seq_len = 512\ntrainable_last_layers = 2\n",
-            base.to_str().unwrap(),
+            // Straight from the GGUF: the export must then carry the tokenizer of its metadata.
+            gguf_path.to_str().unwrap(),
             samples.to_str().unwrap(),
             out.to_str().unwrap()
         ),

@@ -150,6 +150,13 @@ pub fn export(
 ) -> Result<()> {
     use burn::module::Module;
     weights::save_pretrained(&model.valid(), config, dir)?;
+    // A GGUF source keeps its tokenizer in its metadata: write it out as tokenizer files, so
+    // the export is a complete Hugging Face directory like one trained from a folder.
+    if o1p_model::is_gguf(source) {
+        let tokenizer = o1p_model::Tokenizer::from_dir(source)?;
+        o1p_model::gguf::save_tokenizer_files(&tokenizer, config, dir)?;
+        return Ok(());
+    }
     for name in TOKENIZER_FILES {
         let from = source.join(name);
         if from.is_file() {

@@ -77,10 +77,11 @@ pub struct Args {
     pub batch_size: usize,
 
     // --- optimizer (AdamW, warmup + cosine) -------------------------------------------------
-    /// Optimizer steps. 750 leaves the model deliberately imperfect (~71 % greedy accuracy,
-    /// 45-52 % on 3-4 steps), so that O1-Pruner's accuracy term has something to protect; 1400
-    /// reaches ~97 %. ~15 minutes on 2 cores.
-    #[arg(long, default_value_t = 750)]
+    /// Optimizer steps. 1000 leaves the model imperfect on the harder problems (~89 % greedy,
+    /// 77-82 % on 3-4 steps), so that O1-Pruner's accuracy term has something to protect; 1400
+    /// reaches ~97 %, and 750 (~71 %) leaves its arithmetic so unsettled that any fine-tuning
+    /// flips greedy answers. ~20 minutes on 2 cores.
+    #[arg(long, default_value_t = 1000)]
     pub max_iters: usize,
     /// Peak learning rate; small models tolerate a large one (nanoGPT's char model: 1e-3).
     #[arg(long, default_value_t = 3e-3)]
@@ -89,7 +90,7 @@ pub struct Args {
     #[arg(long, default_value_t = 3e-4)]
     pub min_lr: f64,
     /// Linear warmup steps: Adam's second moments are noisy at first.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 80)]
     pub warmup_iters: usize,
     /// Decoupled weight decay of matrices and the embedding (norm gains and biases get none).
     #[arg(long, default_value_t = 0.1)]

@@ -103,9 +103,11 @@ struct Call<'a> {
 }
 
 impl HttpGenerator {
-    /// A generator for `config.url`. The tokenizer, if given, counts the tokens of a
-    /// completion when the server reports no per-completion count (grouped calls without
-    /// logprobs).
+    /// A generator for `config.url`. The tokenizer, if given, turns text prompts into token ids
+    /// before they are sent (with the native sampler's BOS rule), so a server that adds special
+    /// tokens by default (vLLM) cannot put a second BOS in front of a chat-templated prompt; it
+    /// also counts the tokens of a completion when the server reports no per-completion count
+    /// (grouped calls without logprobs).
     pub fn new(config: HttpConfig, tokenizer: Option<Tokenizer>) -> Result<Self, GenerateError> {
         let endpoint = endpoint_of(&config.url)?;
         let agent_config = ureq::Agent::config_builder()
@@ -132,10 +134,18 @@ impl HttpGenerator {
         &self.config
     }
 
-    fn body(&self, call: &Call<'_>, params: &SamplingParams) -> Value {
-        let prompt = match call.prompt {
-            Prompt::Text(t) => json!(t),
-            Prompt::Ids(ids) => json!(ids),
+    fn body(&self, call: &Call<'_>, params: &SamplingParams) -> Result<Value, GenerateError> {
+        let prompt = match (call.prompt, &self.tokenizer) {
+            (Prompt::Text(t), Some(tok)) => json!(
+                crate::generator::encode_prompt_text(tok, t).map_err(|reason| {
+                    GenerateError::BadPrompt {
+                        index: call.request,
+                        problem: reason,
+                    }
+                })?
+            ),
+            (Prompt::Text(t), None) => json!(t),
+            (Prompt::Ids(ids), _) => json!(ids),
         };
         let mut body = json!({
             "model": self.config.model,
@@ -158,12 +168,12 @@ impl HttpGenerator {
             // Per-completion token counts come with the logprobs; `usage` only has the total.
             obj.insert("logprobs".into(), json!(1));
         }
-        body
+        Ok(body)
     }
 
     /// One call with retries.
     fn call(&self, call: &Call<'_>, params: &SamplingParams) -> Result<Value, GenerateError> {
-        let body = self.body(call, params);
+        let body = self.body(call, params)?;
         let attempts = self.config.max_retries + 1;
         let mut last = String::new();
         for attempt in 0..attempts {
@@ -474,6 +484,32 @@ mod tests {
             .is_err()
         );
         assert!(g.parse(&json!({"choices": [{"text": "x", "finish_reason": "stop"}, {"text": "y", "finish_reason": "stop"}]}), 2).is_err());
+    }
+
+    #[test]
+    fn text_prompts_go_out_as_ids_with_one_bos_when_a_tokenizer_is_known() {
+        // The demo tokenizer asks for a BOS (`<bos>`, id 1) in front of every prompt.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/demo-model");
+        let tok = Tokenizer::from_dir(&dir).unwrap();
+        let bos = tok.special().bos.clone().unwrap().0;
+        let with_tok =
+            HttpGenerator::new(HttpConfig::new("http://h:1"), Some(tok.clone())).unwrap();
+        let without = HttpGenerator::new(HttpConfig::new("http://h:1"), None).unwrap();
+        let params = SamplingParams::default();
+        for text in ["Q: 1+2?\n", "<bos>Q: 1+2?\n"] {
+            let prompt = Prompt::Text(text.into());
+            let call = Call {
+                request: 0,
+                prompt: &prompt,
+                seeds: &[1],
+            };
+            let ids: Vec<u32> =
+                serde_json::from_value(with_tok.body(&call, &params).unwrap()["prompt"].clone())
+                    .unwrap();
+            assert_eq!(ids[0], bos, "{text}");
+            assert_ne!(ids[1], bos, "{text}: a second BOS");
+            assert_eq!(without.body(&call, &params).unwrap()["prompt"], json!(text));
+        }
     }
 
     #[test]

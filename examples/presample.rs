@@ -4,7 +4,7 @@
 //! cargo run --release --example presample -- --model DIR|FILE.gguf --data FILE [--format gsm8k|math|jsonl]
 //!     --out DIR [--k 16] [--temperature 0.5] [--top-p 0.8] [--top-k 0] [--max-new-tokens 8192]
 //!     [--batch-size 16] [--seed 0] [--backend flex|wgpu|tch]
-//!     [--server URL [--server-model NAME] [--concurrency 8] [--grouped]]
+//!     [--server URL [--server-model NAME] [--concurrency 8] [--grouped] [--server-token-ids]]
 //!     [--prompt-style auto|raw|chat] [--system TEXT | --no-system] [--user TEXT]
 //!     [--fast-solving] [--stop STRING]... [--keep-token-ids] [--no-progress]
 //! ```
@@ -91,6 +91,10 @@ struct Args {
     /// (fewer requests; samples then depend on their group, so a resume may differ).
     #[arg(long)]
     grouped: bool,
+    /// With --server: ask for the generated token ids (vLLM 0.10.2+, the `serve` example), so
+    /// `--keep-token-ids` stores what the server generated, EOS included.
+    #[arg(long)]
+    server_token_ids: bool,
     /// How prompts become text.
     #[arg(long, default_value = "auto", value_parser = ["auto", "raw", "chat"])]
     prompt_style: String,
@@ -176,6 +180,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             let mut http = HttpConfig::new(url.clone());
             http.model = args.server_model.clone();
             http.concurrency = args.concurrency;
+            http.return_token_ids = args.server_token_ids;
             if args.grouped {
                 http.seed_mode = SeedMode::Grouped;
             }

@@ -156,4 +156,23 @@ fn http_generator_against_the_serve_example() {
             "{f}"
         );
     }
+
+    // With token ids asked for, the pool keeps the server's ids (EOS included), identical to
+    // the ids the native sampler keeps.
+    let cfg = PresampleConfig {
+        keep_token_ids: true,
+        ..cfg
+    };
+    config.seed_mode = SeedMode::PerSample;
+    config.return_token_ids = true;
+    let http_ids = HttpGenerator::new(config, None).unwrap();
+    let (a, b) = (root.path().join("native-ids"), root.path().join("http-ids"));
+    presample(&problems, &PromptRenderer::Raw, &native, &cfg, &a).unwrap();
+    presample(&problems, &PromptRenderer::Raw, &http_ids, &cfg, &b).unwrap();
+    let samples = std::fs::read_to_string(b.join("samples.jsonl")).unwrap();
+    assert!(samples.contains("\"token_ids\":["), "{samples}");
+    assert_eq!(
+        std::fs::read_to_string(a.join("samples.jsonl")).unwrap(),
+        samples
+    );
 }

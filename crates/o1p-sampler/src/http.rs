@@ -56,6 +56,11 @@ pub struct HttpConfig {
     pub concurrency: usize,
     /// How samples and seeds map onto calls.
     pub seed_mode: SeedMode,
+    /// Ask for each completion's token ids (`"return_token_ids": true`, honoured by vLLM 0.10.2+
+    /// and the `serve` example; OpenAI's own API rejects it). With them a sample keeps the ids
+    /// the server generated, EOS included, instead of being re-tokenized from its text. Default
+    /// off.
+    pub return_token_ids: bool,
 }
 
 impl HttpConfig {
@@ -72,6 +77,7 @@ impl HttpConfig {
             max_backoff: Duration::from_secs(10),
             concurrency: 8,
             seed_mode: SeedMode::PerSample,
+            return_token_ids: false,
         }
     }
 }
@@ -163,6 +169,9 @@ impl HttpGenerator {
         }
         if !params.stop_strings.is_empty() {
             obj.insert("stop".into(), json!(params.stop_strings));
+        }
+        if self.config.return_token_ids {
+            obj.insert("return_token_ids".into(), json!(true));
         }
         if call.seeds.len() > 1 {
             // Per-completion token counts come with the logprobs; `usage` only has the total.

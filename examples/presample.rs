@@ -4,7 +4,8 @@
 //! cargo run --release --example presample -- --model DIR|FILE.gguf --data FILE [--format gsm8k|math|jsonl]
 //!     --out DIR [--k 16] [--temperature 0.5] [--top-p 0.8] [--top-k 0] [--max-new-tokens 8192]
 //!     [--batch-size 16] [--seed 0] [--backend flex|wgpu|tch]
-//!     [--server URL [--server-model NAME] [--concurrency 8] [--grouped] [--server-token-ids]]
+//!     [--server URL [--server-model NAME] [--concurrency 8] [--grouped] [--server-token-ids]
+//!      [--api-key KEY] [--timeout 600]]
 //!     [--prompt-style auto|raw|chat] [--system TEXT | --no-system] [--user TEXT]
 //!     [--fast-solving] [--stop STRING]... [--keep-token-ids] [--no-progress]
 //! ```
@@ -91,6 +92,12 @@ struct Args {
     /// (fewer requests; samples then depend on their group, so a resume may differ).
     #[arg(long)]
     grouped: bool,
+    /// With --server: bearer token for the server (default: $OPENAI_API_KEY, if set).
+    #[arg(long)]
+    api_key: Option<String>,
+    /// With --server: time limit of one request in seconds (long generations take minutes).
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
     /// With --server: ask for the generated token ids (vLLM 0.10.2+, the `serve` example), so
     /// `--keep-token-ids` stores what the server generated, EOS included.
     #[arg(long)]
@@ -181,6 +188,12 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             http.model = args.server_model.clone();
             http.concurrency = args.concurrency;
             http.return_token_ids = args.server_token_ids;
+            http.api_key = args.api_key.clone().or_else(|| {
+                std::env::var("OPENAI_API_KEY")
+                    .ok()
+                    .filter(|k| !k.is_empty())
+            });
+            http.timeout = std::time::Duration::from_secs(args.timeout);
             if args.grouped {
                 http.seed_mode = SeedMode::Grouped;
             }

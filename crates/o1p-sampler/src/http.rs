@@ -522,6 +522,49 @@ mod tests {
     }
 
     #[test]
+    fn the_api_key_goes_out_as_a_bearer_token() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Read the head and the JSON body (its closing brace ends the request).
+            while !request.ends_with(b"}") {
+                let n = stream.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buf[..n]);
+            }
+            let body = r#"{"choices":[{"index":0,"text":"ok","finish_reason":"stop"}],"usage":{"completion_tokens":1}}"#;
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+            String::from_utf8_lossy(&request).to_lowercase()
+        });
+        let mut config = HttpConfig::new(url);
+        config.api_key = Some("secret-key".into());
+        config.max_retries = 0;
+        let g = HttpGenerator::new(config, None).unwrap();
+        let req = [Request {
+            prompt: Prompt::Text("x".into()),
+            seeds: vec![1],
+        }];
+        let out = g.generate(&req, &SamplingParams::default()).unwrap();
+        assert_eq!(out[0][0].text, "ok");
+        let request = server.join().unwrap();
+        assert!(
+            request.contains("authorization: bearer secret-key"),
+            "{request}"
+        );
+    }
+
+    #[test]
     fn connection_refused_is_retried_then_reported() {
         // Port 9 (discard) on loopback is closed on any sane test machine.
         let mut config = HttpConfig::new("http://127.0.0.1:9");

@@ -69,9 +69,19 @@ fn wgpu_device() -> Result<Device> {
 #[cfg(feature = "tch")]
 #[allow(deprecated)] // burn-tch is deprecated upstream but is still the libtorch route
 fn tch_device() -> Result<Device> {
-    if std::env::var("O1P_TCH_CPU").is_err() && tch_cuda_available() {
+    if std::env::var("O1P_TCH_CPU").is_ok() {
+        return Ok(Device::libtorch());
+    }
+    if tch_cuda_available() {
+        tracing::info!("tch backend: CUDA device 0");
         Ok(Device::libtorch_cuda(0))
     } else {
+        // Say so: a CPU-only libtorch (or a missing driver) would otherwise make a GPU run
+        // silently hundreds of times slower.
+        tracing::warn!(
+            "tch backend: libtorch sees no CUDA device, running on the CPU \
+             (set O1P_TCH_CPU=1 to choose the CPU explicitly)"
+        );
         Ok(Device::libtorch())
     }
 }

@@ -23,7 +23,9 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::DType;
 use o1p_model::{Backend, CausalLm, ModelConfig, weights};
 use o1p_sampler::{SamplingParams, generate_with};
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::bench_models::{python_has_torch, smollm2_config};
 
 /// Flags of `bench-sampler`.
 #[derive(Debug, Clone, clap::Args)]
@@ -91,7 +93,7 @@ pub fn run(args: &Args) -> Result<()> {
             args.new_tokens_135m,
         ));
     }
-    let hf = !args.skip_hf && python_has_transformers(&args.python);
+    let hf = !args.skip_hf && python_has_torch(&args.python);
     if !args.skip_hf && !hf {
         eprintln!(
             "transformers/torch not importable by {}: native numbers only",
@@ -226,37 +228,6 @@ fn load_or_create(
 /// The demo-sized Qwen2: 4 layers, width 128, 4 heads (2 KV), vocab 64.
 fn tiny_config() -> ModelConfig {
     ModelConfig::qwen2(64, 128, 384, 4, 4, 2)
-}
-
-/// SmolLM2-135M's shape: Llama, 30 layers, width 576, 9 heads (3 KV), SwiGLU 1536,
-/// vocab 49152, tied embeddings.
-fn smollm2_config() -> Result<ModelConfig> {
-    let raw = json!({
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
-        "vocab_size": 49152,
-        "hidden_size": 576,
-        "intermediate_size": 1536,
-        "num_hidden_layers": 30,
-        "num_attention_heads": 9,
-        "num_key_value_heads": 3,
-        "max_position_embeddings": 8192,
-        "rms_norm_eps": 1e-5,
-        "rope_theta": 100000.0,
-        "tie_word_embeddings": true,
-        "hidden_act": "silu",
-        "bos_token_id": 1,
-        "eos_token_id": 2,
-    });
-    Ok(ModelConfig::from_json(raw, "<smollm2-135m-shape>")?)
-}
-
-fn python_has_transformers(python: &str) -> bool {
-    Command::new(python)
-        .args(["-c", "import transformers, torch"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
 }
 
 /// tokens/s of transformers' generate() for each batch size.

@@ -35,7 +35,9 @@ use o1p_trainer::loss::PolicyLossConfig;
 use o1p_trainer::{
     Objective, OptimConfig, ReferenceMode, StepMetrics, TrainExample, TrainSettings, train,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::bench_models::{python_has_torch, smollm2_config};
 
 /// Flags of `bench-train`.
 #[derive(Debug, Clone, clap::Args)]
@@ -316,37 +318,6 @@ fn time_torch(args: &Args, case: &Case) -> Result<f64> {
     v["mean_step_seconds"]
         .as_f64()
         .context("no mean_step_seconds in the script's output")
-}
-
-/// SmolLM2-135M's shape: Llama, 30 layers, width 576, 9 heads (3 KV), SwiGLU 1536,
-/// vocab 49152, tied embeddings.
-fn smollm2_config() -> Result<ModelConfig> {
-    let raw = json!({
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
-        "vocab_size": 49152,
-        "hidden_size": 576,
-        "intermediate_size": 1536,
-        "num_hidden_layers": 30,
-        "num_attention_heads": 9,
-        "num_key_value_heads": 3,
-        "max_position_embeddings": 8192,
-        "rms_norm_eps": 1e-5,
-        "rope_theta": 100000.0,
-        "tie_word_embeddings": true,
-        "hidden_act": "silu",
-        "bos_token_id": 1,
-        "eos_token_id": 2,
-    });
-    Ok(ModelConfig::from_json(raw, "<smollm2-135m-shape>")?)
-}
-
-fn python_has_torch(python: &str) -> bool {
-    Command::new(python)
-        .args(["-c", "import transformers, torch"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
 }
 
 #[cfg(test)]

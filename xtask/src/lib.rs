@@ -7,6 +7,7 @@
 //! - [`train_demo`]: `cargo xtask train-demo`, which pretrains that model from scratch.
 #![deny(missing_docs)]
 
+mod bench_models;
 pub mod bench_sampler;
 pub mod bench_train;
 pub mod demo_tokenizer;

@@ -143,6 +143,20 @@ impl Tokenizer {
         Ok(ids)
     }
 
+    /// Token ids of a rendered prompt: a bos id is prepended only when the tokenizer asks for
+    /// one (`add_bos_token`) and the text (a chat template's output, say) does not already start
+    /// with the bos string, as transformers does for `tokenizer(text)` after
+    /// `apply_chat_template`. The sampler and the trainer both encode prompts with this, so a
+    /// response is trained under exactly the prompt it was sampled from.
+    pub fn encode_prompt(&self, text: &str) -> Result<Vec<u32>> {
+        let starts_with_bos = self
+            .special
+            .bos
+            .as_ref()
+            .is_some_and(|(_, s)| !s.is_empty() && text.starts_with(s.as_str()));
+        self.encode(text, self.special.add_bos && !starts_with_bos)
+    }
+
     /// Text of `ids`; special tokens are dropped when `skip_special` is set.
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String> {
         self.inner

@@ -175,7 +175,7 @@ impl NativeGenerator {
                     .tokenizer
                     .as_ref()
                     .ok_or("a text prompt needs a tokenizer (tokenizer.json)")?;
-                encode_prompt_text(tok, text)?
+                tok.encode_prompt(text).map_err(|e| e.to_string())?
             }
         };
         if ids.is_empty() {
@@ -285,20 +285,6 @@ impl Generator for NativeGenerator {
     fn describe(&self) -> String {
         format!("native model {}", self.origin)
     }
-}
-
-/// The token ids of a rendered prompt. A chat template usually writes the BOS token itself; one
-/// is added only when the tokenizer asks for it and the text does not already start with it, as
-/// transformers does for `tokenizer(text)` after `apply_chat_template`. The native and the HTTP
-/// generator share this rule, so a prompt is the same ids whichever samples it.
-pub(crate) fn encode_prompt_text(tok: &Tokenizer, text: &str) -> Result<Vec<u32>, String> {
-    let starts_with_bos = tok
-        .special()
-        .bos
-        .as_ref()
-        .is_some_and(|(_, s)| !s.is_empty() && text.starts_with(s.as_str()));
-    tok.encode(text, tok.special().add_bos && !starts_with_bos)
-        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -142,14 +142,12 @@ impl HttpGenerator {
 
     fn body(&self, call: &Call<'_>, params: &SamplingParams) -> Result<Value, GenerateError> {
         let prompt = match (call.prompt, &self.tokenizer) {
-            (Prompt::Text(t), Some(tok)) => json!(
-                crate::generator::encode_prompt_text(tok, t).map_err(|reason| {
-                    GenerateError::BadPrompt {
-                        index: call.request,
-                        problem: reason,
-                    }
-                })?
-            ),
+            (Prompt::Text(t), Some(tok)) => {
+                json!(tok.encode_prompt(t).map_err(|e| GenerateError::BadPrompt {
+                    index: call.request,
+                    problem: e.to_string(),
+                })?)
+            }
             (Prompt::Text(t), None) => json!(t),
             (Prompt::Ids(ids), _) => json!(ids),
         };

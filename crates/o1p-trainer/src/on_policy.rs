@@ -60,7 +60,7 @@ use crate::config::{OptimConfig, TrainConfig};
 use crate::data::{self, PoolSample, RewardConfig, TrainExample};
 use crate::error::{Result, TrainError};
 use crate::loss::PolicyLossConfig;
-use crate::pool::encode_prompt;
+use crate::pool::to_pool_samples;
 use crate::schedule::lr_at;
 use crate::train::{
     MetricsFile, Objective, TrainReport, TrainSettings, cached_reference, freeze_layers,
@@ -516,35 +516,18 @@ fn read_round(round_dir: &Path, tokenizer: &Tokenizer, expected: usize) -> Resul
             ),
         });
     }
-    let mut prompts: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-    records
-        .into_iter()
-        .map(|r| {
-            let prompt_ids = match prompts.get(&r.problem_id) {
-                Some(ids) => ids.clone(),
-                None => {
-                    let ids = encode_prompt(tokenizer, &r.prompt)?;
-                    prompts.insert(r.problem_id.clone(), ids.clone());
-                    ids
-                }
-            };
-            let response_ids = r.token_ids.ok_or_else(|| TrainError::Config {
-                path: path.clone(),
-                problem: format!(
-                    "sample {} of {} has no token ids",
-                    r.sample_index, r.problem_id
-                ),
-            })?;
-            Ok(PoolSample {
-                problem_id: r.problem_id,
-                sample_index: r.sample_index,
-                prompt_ids,
-                response_ids,
-                correct: r.correct,
-                truncated: r.finish_reason == o1p_data::FinishReason::Length,
-            })
-        })
-        .collect()
+    // The round's samples come from the native sampler with their ids kept; one without
+    // them was written by something else.
+    if let Some(r) = records.iter().find(|r| r.token_ids.is_none()) {
+        return Err(TrainError::Config {
+            path: path.clone(),
+            problem: format!(
+                "sample {} of {} has no token ids",
+                r.sample_index, r.problem_id
+            ),
+        });
+    }
+    to_pool_samples(records, tokenizer)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -36,6 +36,15 @@ fn pool_dir(samples: &Path) -> PathBuf {
 /// were stored without token ids) with the model's tokenizer.
 pub fn load_pool(samples: &Path, tokenizer: &Tokenizer) -> Result<Vec<PoolSample>> {
     let records: Vec<SampleRecord> = SampleStore::read(samples_file(samples))?;
+    to_pool_samples(records, tokenizer)
+}
+
+/// Sample records as training samples: each distinct prompt encoded once (with the sampler's
+/// BOS rule), responses from their stored token ids or, without them, from their text.
+pub(crate) fn to_pool_samples(
+    records: Vec<SampleRecord>,
+    tokenizer: &Tokenizer,
+) -> Result<Vec<PoolSample>> {
     let mut prompt_cache: std::collections::HashMap<String, Vec<u32>> = Default::default();
     records
         .into_iter()
@@ -43,7 +52,7 @@ pub fn load_pool(samples: &Path, tokenizer: &Tokenizer) -> Result<Vec<PoolSample
             let prompt_ids = match prompt_cache.get(&r.prompt) {
                 Some(ids) => ids.clone(),
                 None => {
-                    let ids = encode_prompt(tokenizer, &r.prompt)?;
+                    let ids = tokenizer.encode_prompt(&r.prompt)?;
                     prompt_cache.insert(r.prompt.clone(), ids.clone());
                     ids
                 }
@@ -73,19 +82,6 @@ pub fn pool_prompts(samples: &Path) -> Result<BTreeMap<String, String>> {
         prompts.entry(r.problem_id).or_insert(r.prompt);
     }
     Ok(prompts)
-}
-
-/// Token ids of a prompt as the sampler encodes it: a BOS token is added only when the
-/// tokenizer asks for one and the text (a rendered chat template, say) does not already start
-/// with it, as transformers does after `apply_chat_template`. Training on other ids than the
-/// sampled ones would score responses under a prompt the model never saw.
-pub fn encode_prompt(tokenizer: &Tokenizer, text: &str) -> Result<Vec<u32>> {
-    let special = tokenizer.special();
-    let starts_with_bos = special
-        .bos
-        .as_ref()
-        .is_some_and(|(_, s)| !s.is_empty() && text.starts_with(s.as_str()));
-    Ok(tokenizer.encode(text, special.add_bos && !starts_with_bos)?)
 }
 
 /// The per-problem reference statistics of the pool: pre-sampling's `reference_stats.json`

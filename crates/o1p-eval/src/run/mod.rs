@@ -947,7 +947,7 @@ fn encode_prompts(
     pending: &[(usize, usize)],
 ) -> Result<HashMap<usize, Vec<u32>>> {
     let tokenizer = model.tokenizer;
-    let (renderer, add_bos) = if config.chat_template {
+    let renderer = if config.chat_template {
         let source = tokenizer.chat_template().ok_or_else(|| {
             EvalError::InvalidConfig(format!(
                 "model {:?}: its tokenizer has no chat template; evaluate without the chat \
@@ -959,9 +959,9 @@ fn encode_prompts(
             |t: &Option<(u32, String)>| t.as_ref().map(|(_, s)| s.clone()).unwrap_or_default();
         let special = tokenizer.special();
         let template = ChatTemplate::new(source, &text(&special.bos), &text(&special.eos))?;
-        (PromptRenderer::Chat(template), false)
+        PromptRenderer::Chat(template)
     } else {
-        (PromptRenderer::Raw, tokenizer.special().add_bos)
+        PromptRenderer::Raw
     };
     let vocab = model.model.vocab_size();
     let mut prompts = HashMap::new();
@@ -976,7 +976,9 @@ fn encode_prompts(
             problem: problem_text,
         };
         let text = config.prompt.render(&problem.question, &renderer)?;
-        let ids = tokenizer.encode(&text, add_bos)?;
+        // The sampler's and the trainer's rule, so a model is evaluated on the prompt ids it
+        // was pre-sampled and trained on.
+        let ids = tokenizer.encode_prompt(&text)?;
         if ids.is_empty() {
             return Err(bad("the prompt encodes to no tokens".into()));
         }

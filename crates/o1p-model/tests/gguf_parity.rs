@@ -27,6 +27,9 @@ use std::time::Instant;
 
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use o1p_model::{Backend, CausalLm, load_pretrained};
+#[path = "support/reference_json.rs"]
+mod reference_json;
+use reference_json::{floats, ids};
 use serde_json::Value;
 
 const SMOLLM2: &str = "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -36,22 +39,6 @@ fn reference() -> Value {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smollm2_gguf/reference.json");
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-fn ids(v: &Value) -> Vec<i64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_i64().unwrap())
-        .collect()
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
 }
 
 fn row(ids: &[i64], device: &Device) -> Tensor<2, Int> {

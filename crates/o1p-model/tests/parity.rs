@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::{Bool, DType, Device, Int, Tensor, TensorData};
 use o1p_model::{Backend, CausalLm, ModelConfig, load_pretrained, token_logprobs, weights};
+#[path = "support/reference_json.rs"]
+mod reference_json;
+use reference_json::{floats, ids};
 use serde_json::Value;
 
 const FIXTURES: [&str; 4] = ["qwen2_tied", "qwen2_untied_mha", "llama_gqa", "llama3_rope"];
@@ -25,23 +28,6 @@ fn fixture(name: &str) -> PathBuf {
 
 fn reference(name: &str) -> Value {
     serde_json::from_slice(&std::fs::read(fixture(name).join("reference.json")).unwrap()).unwrap()
-}
-
-fn ids(v: &Value) -> Vec<i64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_i64().unwrap())
-        .collect()
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    // Nested arrays flattened; nulls (the first log-prob) skipped.
-    match v {
-        Value::Array(items) => items.iter().flat_map(floats).collect(),
-        Value::Number(n) => vec![n.as_f64().unwrap() as f32],
-        _ => Vec::new(),
-    }
 }
 
 fn tokens(rows: &[Vec<i64>], device: &Device) -> Tensor<2, Int> {

@@ -2,7 +2,7 @@
 //! stdout with prompt_ids, generated_ids, text (null without a tokenizer) and prompt_logprobs.
 
 mod support;
-use support::example;
+use support::{example, run_ok};
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -24,23 +24,15 @@ fn prompt_ids_json_matches_the_transformers_fixture() {
         .map(u64::to_string)
         .collect::<Vec<_>>()
         .join(",");
-    let output = Command::new(example("generate"))
-        .args([
-            "--model",
-            fixture.to_str().unwrap(),
-            "--prompt-ids",
-            &ids,
-            "--max-new-tokens",
-            "12",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = run_ok(Command::new(example("generate")).args([
+        "--model",
+        fixture.to_str().unwrap(),
+        "--prompt-ids",
+        &ids,
+        "--max-new-tokens",
+        "12",
+        "--json",
+    ]));
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert_eq!(
         stdout.trim().lines().count(),

@@ -8,7 +8,7 @@
 //! `cargo build --release --example generate` when run alone.
 
 mod support;
-use support::example;
+use support::{example, run_ok};
 
 #[path = "../crates/o1p-model/tests/support/assets.rs"]
 mod assets;
@@ -27,15 +27,7 @@ fn reference() -> Value {
 }
 
 fn run_generate(args: &[&str]) -> Value {
-    let output = Command::new(example("generate"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = run_ok(Command::new(example("generate")).args(args));
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert_eq!(stdout.trim().lines().count(), 1, "one JSON line: {stdout}");
     let json: Value = serde_json::from_str(&stdout).unwrap();

@@ -8,7 +8,7 @@
 //! alone.
 
 mod support;
-use support::example;
+use support::{example, run_ok};
 
 #[path = "../crates/o1p-model/tests/support/assets.rs"]
 mod assets;
@@ -25,25 +25,18 @@ const MAX_NEW_TOKENS: usize = 12;
 
 /// Pre-samples 2 problems x K = 1 from `model` into `out` with the model's chat template.
 fn presample(model: &Path, data: &Path, out: &Path) {
-    let output = Command::new(example("presample"))
-        .args(["--model", model.to_str().unwrap()])
-        .args(["--data", data.to_str().unwrap(), "--format", "gsm8k"])
-        .args(["--out", out.to_str().unwrap()])
-        .args(["--k", "1", "--temperature", "0.5", "--top-p", "0.8"])
-        .args(["--max-new-tokens", &MAX_NEW_TOKENS.to_string()])
-        .args(["--batch-size", "2", "--seed", "5", "--keep-token-ids"])
-        // `chat` fails outright when the model has no chat template, so a run that silently
-        // fell back to raw text cannot pass.
-        .args(["--prompt-style", "chat", "--no-progress"])
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("start the presample example");
-    assert!(
-        output.status.success(),
-        "presample --model {} exited with {}:\n{}",
-        model.display(),
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
+    run_ok(
+        Command::new(example("presample"))
+            .args(["--model", model.to_str().unwrap()])
+            .args(["--data", data.to_str().unwrap(), "--format", "gsm8k"])
+            .args(["--out", out.to_str().unwrap()])
+            .args(["--k", "1", "--temperature", "0.5", "--top-p", "0.8"])
+            .args(["--max-new-tokens", &MAX_NEW_TOKENS.to_string()])
+            .args(["--batch-size", "2", "--seed", "5", "--keep-token-ids"])
+            // `chat` fails outright when the model has no chat template, so a run that silently
+            // fell back to raw text cannot pass.
+            .args(["--prompt-style", "chat", "--no-progress"])
+            .env("RUST_LOG", "warn"),
     );
 }
 

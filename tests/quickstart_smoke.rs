@@ -2,7 +2,7 @@
 //! demo model, in a reduced setting: the files and keys exist and the numbers are finite.
 
 mod support;
-use support::example;
+use support::{example, run_ok};
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -77,20 +77,15 @@ fn quickstart_runs_end_to_end_on_a_reduced_setting() {
     // AES is defined whenever the base model solves something; the demo model does.
     assert!(report["aes"].is_null() || report["aes"].as_f64().unwrap().is_finite());
     // The pruned model loads with the generate example.
-    let output = Command::new(example("generate"))
-        .args([
-            "--model",
-            out.join("model").to_str().unwrap(),
-            "--prompt",
-            "Q: Sam has 3 coins, gains 4. How many?\n",
-        ])
-        .args(["--max-new-tokens", "8", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = run_ok(
+        Command::new(example("generate"))
+            .args([
+                "--model",
+                out.join("model").to_str().unwrap(),
+                "--prompt",
+                "Q: Sam has 3 coins, gains 4. How many?\n",
+            ])
+            .args(["--max-new-tokens", "8", "--json"]),
     );
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(

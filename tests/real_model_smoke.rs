@@ -24,7 +24,7 @@
 //! `prune` and `generate` examples built (`cargo test` builds them).
 
 mod support;
-use support::example;
+use support::{example, run_ok};
 
 #[path = "../crates/o1p-model/tests/support/assets.rs"]
 mod assets;
@@ -38,16 +38,6 @@ use o1_pruner::model::weights::{Checkpoint, TensorKind, WeightSource};
 use o1_pruner::model::{Backend, Tokenizer, gguf};
 
 const SMOLLM2: &str = "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
-
-fn run(cmd: &mut Command) -> std::process::Output {
-    let output = cmd.output().expect("start an example binary");
-    assert!(
-        output.status.success(),
-        "{cmd:?} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
 
 /// Raw bytes of a tensor of a saved checkpoint.
 fn tensor_bytes(checkpoint: &mut Checkpoint, name: &str, shape: &[usize]) -> Vec<u8> {
@@ -97,7 +87,7 @@ fn smollm2_presample_prune_last_two_layers_and_generate() {
     let data = dir.join("gsm8k.jsonl");
     std::fs::write(&data, problems.join("\n") + "\n").unwrap();
     let samples = dir.join("samples");
-    run(Command::new(example("presample")).args([
+    run_ok(Command::new(example("presample")).args([
         "--model",
         base.to_str().unwrap(),
         "--data",
@@ -161,7 +151,8 @@ fn smollm2_presample_prune_last_two_layers_and_generate() {
         ),
     )
     .unwrap();
-    let output = run(Command::new(example("prune")).args(["--config", run_toml.to_str().unwrap()]));
+    let output =
+        run_ok(Command::new(example("prune")).args(["--config", run_toml.to_str().unwrap()]));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["steps"], 2, "{report}");
     assert!(
@@ -206,7 +197,7 @@ fn smollm2_presample_prune_last_two_layers_and_generate() {
     assert!(model.join("tokenizer.json").is_file());
 
     // 5. The exported model generates from text with its chat-formatted prompt.
-    let output = run(Command::new(example("generate")).args([
+    let output = run_ok(Command::new(example("generate")).args([
         "--model",
         model.to_str().unwrap(),
         "--prompt",

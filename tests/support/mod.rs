@@ -24,3 +24,17 @@ pub fn example(name: &str) -> PathBuf {
     );
     path
 }
+
+/// Runs `cmd` to its end and returns its output; fails the test with the command and its stderr
+/// when it exits non-zero.
+#[allow(dead_code)]
+pub fn run_ok(cmd: &mut std::process::Command) -> std::process::Output {
+    let output = cmd.output().expect("start an example binary");
+    assert!(
+        output.status.success(),
+        "{cmd:?} exited with {}:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}

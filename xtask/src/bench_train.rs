@@ -32,9 +32,7 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::DType;
 use o1p_model::{Backend, ModelConfig, weights};
 use o1p_trainer::loss::PolicyLossConfig;
-use o1p_trainer::{
-    Objective, OptimConfig, ReferenceMode, StepMetrics, TrainExample, TrainSettings, train,
-};
+use o1p_trainer::{Objective, OptimConfig, StepMetrics, TrainExample, TrainSettings, train};
 use serde_json::Value;
 
 use crate::bench_models::{python_has_torch, smollm2_config};
@@ -215,12 +213,8 @@ fn time_ours(args: &Args, case: &Case) -> Result<Ours> {
             max_seq_len: case.seq_len,
             ..Default::default()
         },
-        seed: 0,
-        checkpoint_every: 0,
-        reference: ReferenceMode::Precomputed,
-        dtype: DType::F32,
-        progress: false,
         stop_after: Some(steps),
+        ..Default::default()
     };
     let run_dir = args.out.join(format!("run-{}", case.name));
     let _ = std::fs::remove_dir_all(&run_dir);

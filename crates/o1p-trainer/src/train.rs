@@ -69,6 +69,22 @@ pub struct TrainSettings {
     pub stop_after: Option<usize>,
 }
 
+impl Default for TrainSettings {
+    /// The library's defaults: f32, reference log-probs precomputed, data order seed 0, a
+    /// checkpoint only at the end, no progress bar, run to the end.
+    fn default() -> Self {
+        TrainSettings {
+            optim: OptimConfig::default(),
+            seed: 0,
+            checkpoint_every: 0,
+            reference: ReferenceMode::Precomputed,
+            dtype: DType::F32,
+            progress: false,
+            stop_after: None,
+        }
+    }
+}
+
 /// What a finished run reports.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct TrainReport {

@@ -38,8 +38,8 @@ use o1p_trainer::loss::{PolicyLossConfig, RatioMode};
 use o1p_trainer::on_policy::round_problems;
 use o1p_trainer::pool::{load_pool, pool_prompts, reference_stats};
 use o1p_trainer::{
-    Objective, OnPolicySpec, OptimConfig, ReferenceMode, RewardConfig, TrainReport, TrainSettings,
-    data, train, train_on_policy,
+    Objective, OnPolicySpec, OptimConfig, RewardConfig, TrainReport, TrainSettings, data, train,
+    train_on_policy,
 };
 
 /// Training problems: 1- and 2-step demo problems ("easy"), seed 7.
@@ -207,12 +207,7 @@ fn settings(epochs: usize) -> TrainSettings {
             max_seq_len: 512,
             ..Default::default()
         },
-        seed: 0,
-        checkpoint_every: 0,
-        reference: ReferenceMode::Precomputed,
-        dtype: DType::F32,
-        progress: false,
-        stop_after: None,
+        ..Default::default()
     }
 }
 

@@ -6,7 +6,7 @@ use o1p_model::{Backend, CausalLm, ModelConfig, weights};
 use o1p_trainer::loss::{
     Aggregation, PolicyLossConfig, RatioMode, StepTotals, dpo_loss, policy_loss, sft_loss, tensor2,
 };
-use o1p_trainer::{Objective, OptimConfig, ReferenceMode, TrainExample, TrainSettings, train};
+use o1p_trainer::{Objective, OptimConfig, TrainExample, TrainSettings, train};
 
 /// The backend under test: flex by default, `O1P_TEST_BACKEND=wgpu|tch` in CI's backend steps.
 fn dev() -> Device {
@@ -193,12 +193,7 @@ fn settings(batch_size: usize, token_budget: usize, last: Option<usize>) -> Trai
             max_grad_norm: 0.0,
             ..Default::default()
         },
-        seed: 0,
-        checkpoint_every: 0,
-        reference: ReferenceMode::Precomputed,
-        dtype: DType::F32,
-        progress: false,
-        stop_after: None,
+        ..Default::default()
     }
 }
 

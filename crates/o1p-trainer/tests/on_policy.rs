@@ -14,8 +14,8 @@ use o1p_sampler::{NativeGenerator, SamplingParams};
 use o1p_trainer::on_policy::round_problems;
 use o1p_trainer::pool::{load_pool, pool_prompts, reference_stats};
 use o1p_trainer::{
-    OnPolicySpec, OptimConfig, ReferenceMode, RewardConfig, RoundProblem, TrainConfig, TrainReport,
-    TrainSettings, train_on_policy,
+    OnPolicySpec, OptimConfig, RewardConfig, RoundProblem, TrainConfig, TrainReport, TrainSettings,
+    train_on_policy,
 };
 
 const ALPHABET: &str = "12+\n";
@@ -143,10 +143,7 @@ fn settings() -> TrainSettings {
         },
         seed: 5,
         checkpoint_every: 2,
-        reference: ReferenceMode::Precomputed,
-        dtype: DType::F32,
-        progress: false,
-        stop_after: None,
+        ..Default::default()
     }
 }
 

@@ -14,7 +14,11 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 fn written() -> (PathBuf, Tokenizer) {
-    let dir = temp_dir("demo-tokenizer");
+    // One directory per call: tests run in parallel, and one removing the directory while
+    // another reads it made this flaky.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = temp_dir(&format!("demo-tokenizer-{n}"));
     demo_tokenizer::write(&dir).unwrap();
     let tok = Tokenizer::from_dir(&dir).unwrap();
     (dir, tok)

@@ -38,3 +38,22 @@ pub(crate) fn python_has_torch(python: &str) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false)
 }
+
+/// Runs a benchmark's Python side (`cmd` calls `script`) and parses the JSON it prints.
+pub(crate) fn run_python_json(
+    cmd: &mut Command,
+    script: &std::path::Path,
+) -> Result<serde_json::Value> {
+    use anyhow::{Context, bail};
+    let out = cmd
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    serde_json::from_slice(&out.stdout).context("parsing the script's JSON")
+}

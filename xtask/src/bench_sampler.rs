@@ -25,7 +25,7 @@ use o1p_model::{Backend, CausalLm, ModelConfig, weights};
 use o1p_sampler::{SamplingParams, generate_with};
 use serde_json::Value;
 
-use crate::bench_models::{python_has_torch, smollm2_config};
+use crate::bench_models::{python_has_torch, run_python_json, smollm2_config};
 
 /// Flags of `bench-sampler`.
 #[derive(Debug, Clone, clap::Args)]
@@ -249,17 +249,7 @@ fn hf_generate(args: &Args, dir: &Path, prompt: &[u32], n: usize) -> Result<Vec<
     for b in &args.batches {
         cmd.args(["--batch", &b.to_string()]);
     }
-    let out = cmd
-        .output()
-        .with_context(|| format!("running {}", script.display()))?;
-    if !out.status.success() {
-        bail!(
-            "{} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let v: Value = serde_json::from_slice(&out.stdout).context("parsing the script's JSON")?;
+    let v: Value = run_python_json(&mut cmd, &script)?;
     let rates = v["results"]
         .as_array()
         .context("no results")?

@@ -35,7 +35,7 @@ use o1p_trainer::loss::PolicyLossConfig;
 use o1p_trainer::{Objective, OptimConfig, StepMetrics, TrainExample, TrainSettings, train};
 use serde_json::Value;
 
-use crate::bench_models::{python_has_torch, smollm2_config};
+use crate::bench_models::{python_has_torch, run_python_json, smollm2_config};
 
 /// Flags of `bench-train`.
 #[derive(Debug, Clone, clap::Args)]
@@ -298,17 +298,7 @@ fn time_torch(args: &Args, case: &Case) -> Result<f64> {
     if case.weights.is_none() {
         cmd.arg("--random-weights");
     }
-    let out = cmd
-        .output()
-        .with_context(|| format!("running {}", script.display()))?;
-    if !out.status.success() {
-        bail!(
-            "{} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let v: Value = serde_json::from_slice(&out.stdout).context("parsing the script's JSON")?;
+    let v: Value = run_python_json(&mut cmd, &script)?;
     v["mean_step_seconds"]
         .as_f64()
         .context("no mean_step_seconds in the script's output")

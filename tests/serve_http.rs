@@ -163,6 +163,9 @@ fn http_generator_against_the_serve_example() {
         keep_token_ids: true,
         ..cfg
     };
+    // The serve example answers one connection's requests at a time; the earlier generators'
+    // idle keep-alive connections would otherwise hold it while the new generator waits.
+    drop((http, grouped));
     config.seed_mode = SeedMode::PerSample;
     config.return_token_ids = true;
     let http_ids = HttpGenerator::new(config, None).unwrap();

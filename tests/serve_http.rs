@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use o1_pruner::data::{PromptRenderer, demo};
-use o1_pruner::model::Backend;
+use o1_pruner::model::{Backend, Precision};
 use o1_pruner::sampler::presample::{PresampleConfig, presample, sample_seed};
 use o1_pruner::sampler::{
     GenerateError, Generated, Generator, HttpConfig, HttpGenerator, NativeGenerator, Prompt,
@@ -74,7 +74,7 @@ fn http_generator_against_the_serve_example() {
     let model = root.path().join("model");
     testing::write_tiny_model(&model, demo::ALPHABET, 2, 32, 8).unwrap();
     let server = start(&model);
-    let native = NativeGenerator::from_dir(&model, Backend::Flex, 4).unwrap();
+    let native = NativeGenerator::from_dir(&model, Backend::Flex, Precision::F32, 4).unwrap();
 
     let prompts: Vec<Prompt> = demo::generate_problems(3, 2, &demo::DemoConfig::default())
         .into_iter()

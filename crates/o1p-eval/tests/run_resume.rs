@@ -33,7 +33,7 @@ fn setup(dir: &Path) -> (LoadedModel, Benchmark) {
     let data = dir.join("demo.jsonl");
     common::write_problems(&data, &common::demo_problems(6));
     let device = o1p_model::Backend::Flex.device().unwrap();
-    let model = LoadedModel::from_dir(&model_dir, &device).unwrap();
+    let model = LoadedModel::from_dir(&model_dir, &device, o1p_model::Precision::F32).unwrap();
     let bench = Benchmark::load(&data, BenchmarkFormat::Problems).unwrap();
     (model, bench)
 }

@@ -30,6 +30,7 @@ mod decoder;
 mod device;
 mod error;
 pub mod gguf;
+mod precision;
 mod rope;
 mod tokenizer;
 pub mod weights;
@@ -43,6 +44,7 @@ pub use config::{Architecture, Llama3RopeScaling, ModelConfig};
 pub use decoder::{Attention, CausalLm, Decoder, DecoderLayer, Mlp, RmsNorm, token_logprobs};
 pub use device::Backend;
 pub use error::{ModelError, Result};
+pub use precision::Precision;
 pub use rope::RopeFrequencies;
 pub use tokenizer::{SpecialTokens, Tokenizer};
 
@@ -55,6 +57,13 @@ pub fn load_pretrained(
     dtype: DType,
 ) -> Result<(CausalLm, ModelConfig)> {
     let dir = dir.as_ref();
+    // Checked up front: a backend without the dtype would fail deep in a forward pass.
+    if !device.supports_dtype(dtype) {
+        return Err(ModelError::Backend {
+            backend: format!("{device:?}"),
+            problem: format!("no {dtype:?} tensors on this device (load in f32 instead)"),
+        });
+    }
     if is_gguf(dir) {
         return gguf::load_gguf(dir, device, dtype);
     }

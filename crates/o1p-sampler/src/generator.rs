@@ -6,8 +6,7 @@
 
 use std::path::Path;
 
-use burn::tensor::DType;
-use o1p_model::{Backend, CausalLm, Tokenizer};
+use o1p_model::{Backend, CausalLm, Precision, Tokenizer};
 
 use crate::error::GenerateError;
 use crate::generate::{FinishReason, SamplingParams, generate};
@@ -114,19 +113,20 @@ impl NativeGenerator {
         }
     }
 
-    /// Loads a Hugging Face model directory: weights and config.json, and tokenizer.json
-    /// when present. Stop ids are the tokenizer's, else config.json's eos ids.
+    /// Loads a Hugging Face model directory: weights (in `precision`) and config.json, and
+    /// tokenizer.json when present. Stop ids are the tokenizer's, else config.json's eos ids.
     ///
     /// `dir` may also be a llama.cpp `.gguf` file: its weights are dequantised and its
     /// tokenizer and chat template come from its metadata, which always carries them.
     pub fn from_dir(
         dir: impl AsRef<Path>,
         backend: Backend,
+        precision: Precision,
         batch_size: usize,
     ) -> Result<Self, GenerateError> {
         let dir = dir.as_ref();
         let device = backend.device()?;
-        let (model, config) = o1p_model::load_pretrained(dir, &device, DType::F32)?;
+        let (model, config) = o1p_model::load_pretrained(dir, &device, precision.dtype())?;
         let tokenizer = if o1p_model::is_gguf(dir) || dir.join("tokenizer.json").is_file() {
             Some(Tokenizer::from_dir(dir)?)
         } else {

@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 use o1p_data::{Problem, PromptRenderer, demo};
-use o1p_model::Backend;
+use o1p_model::{Backend, Precision};
 use o1p_sampler::presample::{
     PresampleConfig, ProblemReference, SAMPLES_FILE, SETTINGS_FILE, STATS_FILE, presample,
 };
@@ -79,7 +79,9 @@ impl Generator for DiesAfter<'_> {
 #[test]
 fn interrupted_runs_resume_into_identical_files() {
     let root = tempfile::tempdir().unwrap();
-    let generator = NativeGenerator::from_dir(model_dir(root.path()), Backend::Flex, 4).unwrap();
+    let generator =
+        NativeGenerator::from_dir(model_dir(root.path()), Backend::Flex, Precision::F32, 4)
+            .unwrap();
     let full = root.path().join("full");
     run(&full, &generator).unwrap();
     let expected = files(&full);
@@ -139,7 +141,9 @@ fn interrupted_runs_resume_into_identical_files() {
 #[test]
 fn bad_problems_are_reported_and_skipped() {
     let root = tempfile::tempdir().unwrap();
-    let generator = NativeGenerator::from_dir(model_dir(root.path()), Backend::Flex, 4).unwrap();
+    let generator =
+        NativeGenerator::from_dir(model_dir(root.path()), Backend::Flex, Precision::F32, 4)
+            .unwrap();
     let mut list = problems();
     list.truncate(2);
     let mut no_gold = list[0].clone();
@@ -200,7 +204,7 @@ fn a_generator_without_tokenizer_skips_text_prompts() {
     let root = tempfile::tempdir().unwrap();
     let dir = model_dir(root.path());
     std::fs::remove_file(dir.join("tokenizer.json")).unwrap();
-    let generator = NativeGenerator::from_dir(&dir, Backend::Flex, 4).unwrap();
+    let generator = NativeGenerator::from_dir(&dir, Backend::Flex, Precision::F32, 4).unwrap();
     let summary = presample(
         &problems(),
         &PromptRenderer::Raw,

@@ -414,7 +414,7 @@ impl TrainConfig {
         {
             return bad(format!("reward.clip [{lo}, {hi}] is empty"));
         }
-        if !matches!(self.dtype.as_str(), "f32" | "bf16" | "f16") {
+        if self.dtype.parse::<o1p_model::Precision>().is_err() {
             return bad(format!(
                 "dtype must be f32, bf16 or f16, got `{}`",
                 self.dtype

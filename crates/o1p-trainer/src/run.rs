@@ -4,8 +4,7 @@
 
 use std::path::Path;
 
-use burn::tensor::DType;
-use o1p_model::{Backend, Tokenizer, load_pretrained, weights};
+use o1p_model::{Backend, Precision, Tokenizer, load_pretrained, weights};
 
 use o1p_data::{OnBadItem, load_problems};
 
@@ -27,7 +26,7 @@ const TOKENIZER_FILES: [&str; 3] = [
 pub fn run(config: &TrainConfig, progress: bool) -> Result<TrainReport> {
     let backend: Backend = config.backend.parse()?;
     let device = backend.autodiff_device()?;
-    let dtype = parse_dtype(&config.dtype);
+    let dtype = config.dtype.parse::<Precision>()?.dtype();
     let (model, model_config) = load_pretrained(&config.model, &device, dtype)?;
     let tokenizer = Tokenizer::from_dir(&config.model)?;
     let pool = load_pool(&config.samples, &tokenizer)?;
@@ -164,12 +163,4 @@ pub fn export(
         }
     }
     Ok(())
-}
-
-fn parse_dtype(name: &str) -> DType {
-    match name {
-        "bf16" => DType::BF16,
-        "f16" => DType::F16,
-        _ => DType::F32,
-    }
 }

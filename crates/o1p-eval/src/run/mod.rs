@@ -23,7 +23,7 @@
 //! let config = EvalConfig { max_new_tokens: 1024, ..EvalConfig::default() }; // greedy
 //! let mut runs = Vec::new();
 //! for (label, dir) in [("base", "models/base"), ("pruned", "runs/pruned/model")] {
-//!     let model = LoadedModel::from_dir(dir, &device)?;
+//!     let model = LoadedModel::from_dir(dir, &device, o1p_model::Precision::F32)?;
 //!     runs.push(evaluate(&model.as_eval(label), &[gsm8k.clone()], &config, "runs/eval")?);
 //! }
 //! let written = write_report("runs/eval", &runs, &ReportOptions::new("base"))?;
@@ -60,13 +60,13 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::tensor::{DType, Device};
+use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use o1p_data::{
     ChatTemplate, FieldMapping, Format, GoldRule, OnBadItem, Problem, PromptRenderer,
     PromptTemplate, load_problems,
 };
-use o1p_model::{CausalLm, ModelConfig, Tokenizer};
+use o1p_model::{CausalLm, ModelConfig, Precision, Tokenizer};
 use o1p_reward::{GradeOptions, grade_sample};
 use o1p_sampler::{Completion, FinishReason, SamplingParams, generate};
 use serde::{Deserialize, Serialize};
@@ -399,10 +399,11 @@ pub struct LoadedModel {
 }
 
 impl LoadedModel {
-    /// Loads `dir` (config.json, safetensors, tokenizer.json) onto `device`.
-    pub fn from_dir(dir: impl AsRef<Path>, device: &Device) -> Result<Self> {
+    /// Loads `dir` (config.json, safetensors, tokenizer.json) onto `device`, weights in
+    /// `precision`.
+    pub fn from_dir(dir: impl AsRef<Path>, device: &Device, precision: Precision) -> Result<Self> {
         let dir = dir.as_ref();
-        let (model, config) = o1p_model::load_pretrained(dir, device, DType::F32)?;
+        let (model, config) = o1p_model::load_pretrained(dir, device, precision.dtype())?;
         let tokenizer = Tokenizer::from_dir(dir)?;
         Ok(LoadedModel {
             model,

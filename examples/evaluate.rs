@@ -37,7 +37,7 @@ use o1_pruner::eval::run::{
     Benchmark, BenchmarkFormat, Decoding, EvalConfig, LoadedModel, ReportOptions, evaluate,
     write_report,
 };
-use o1_pruner::model::Backend;
+use o1_pruner::model::{Backend, Precision};
 use o1_pruner::reward::GradeOptions;
 
 #[derive(Parser, Debug)]
@@ -96,6 +96,10 @@ struct Args {
     /// Burn backend.
     #[arg(long, default_value = "flex")]
     backend: Backend,
+    /// Weight precision: f32, bf16 (half the memory; a 7B model needs ~14 GB instead of ~28)
+    /// or f16. Logits are read back in f32 either way.
+    #[arg(long, default_value = "f32")]
+    dtype: Precision,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -217,7 +221,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let mut runs = Vec::with_capacity(models.len());
     for (label, dir) in &models {
         // One model in memory at a time.
-        let loaded = LoadedModel::from_dir(dir, &device)
+        let loaded = LoadedModel::from_dir(dir, &device, args.dtype)
             .with_context(|| format!("loading model {label:?} from {}", dir.display()))?;
         let run = evaluate(&loaded.as_eval(label), &benchmarks, &config, &args.out)
             .with_context(|| format!("evaluating {label:?}"))?;

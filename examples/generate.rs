@@ -16,9 +16,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use burn::tensor::DType;
 use clap::Parser;
-use o1_pruner::model::{self, Backend, Tokenizer};
+use o1_pruner::model::{self, Backend, Precision, Tokenizer};
 use o1_pruner::sampler::{SamplingParams, generate, prompt_logprobs};
 
 #[derive(Parser, Debug)]
@@ -53,6 +52,10 @@ struct Args {
     /// Burn backend.
     #[arg(long, default_value = "flex")]
     backend: Backend,
+    /// Weight precision: f32, bf16 (half the memory; a 7B model needs ~14 GB instead of ~28)
+    /// or f16. Logits are read back in f32 either way.
+    #[arg(long, default_value = "f32")]
+    dtype: Precision,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -70,7 +73,7 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<()> {
     let device = args.backend.device()?;
-    let (model, config) = model::load_pretrained(&args.model, &device, DType::F32)
+    let (model, config) = model::load_pretrained(&args.model, &device, args.dtype.dtype())
         .with_context(|| format!("loading {}", args.model.display()))?;
     let tokenizer = if model::is_gguf(&args.model) || args.model.join("tokenizer.json").is_file() {
         Some(Tokenizer::from_dir(&args.model)?)

@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release --example presample -- --model DIR|FILE.gguf --data FILE [--format gsm8k|math|jsonl]
 //!     --out DIR [--k 16] [--temperature 0.5] [--top-p 0.8] [--top-k 0] [--max-new-tokens 8192]
-//!     [--batch-size 16] [--seed 0] [--backend flex|wgpu|tch]
+//!     [--batch-size 16] [--seed 0] [--backend flex|wgpu|tch] [--dtype f32|bf16|f16]
 //!     [--server URL [--server-model NAME] [--concurrency 8] [--grouped] [--server-token-ids]
 //!      [--api-key KEY] [--timeout 600]]
 //!     [--prompt-style auto|raw|chat] [--system TEXT | --no-system] [--user TEXT]
@@ -32,7 +32,7 @@ use clap::Parser;
 use o1_pruner::data::{
     ChatTemplate, Format, OnBadItem, PromptRenderer, PromptTemplate, load_problems,
 };
-use o1_pruner::model::{self, Backend, Tokenizer};
+use o1_pruner::model::{self, Backend, Precision, Tokenizer};
 use o1_pruner::sampler::presample::{PresampleConfig, presample};
 use o1_pruner::sampler::{
     Generator, HttpConfig, HttpGenerator, NativeGenerator, SamplingParams, SeedMode,
@@ -79,6 +79,10 @@ struct Args {
     /// Burn backend of the native sampler.
     #[arg(long, default_value = "flex")]
     backend: Backend,
+    /// Weight precision of the native sampler: f32, bf16 (half the memory; a 7B model needs ~14 GB instead of ~28)
+    /// or f16. Logits are read back in f32 either way.
+    #[arg(long, default_value = "f32")]
+    dtype: Precision,
     /// OpenAI-compatible server (http://host:port[/v1]) to sample from instead.
     #[arg(long)]
     server: Option<String>,
@@ -205,7 +209,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .as_ref()
                 .context("--model is required without --server")?;
             Box::new(
-                NativeGenerator::from_dir(dir, args.backend, args.batch_size)
+                NativeGenerator::from_dir(dir, args.backend, args.dtype, args.batch_size)
                     .with_context(|| format!("loading {}", dir.display()))?,
             )
         }

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::Parser;
-use o1_pruner::model::{self, Backend};
+use o1_pruner::model::{self, Backend, Precision};
 use o1_pruner::sampler::presample::sample_seed;
 use o1_pruner::sampler::{
     FinishReason, Generator, NativeGenerator, Prompt, Request, SamplingParams,
@@ -52,6 +52,10 @@ struct Args {
     /// Burn backend.
     #[arg(long, default_value = "flex")]
     backend: Backend,
+    /// Weight precision: f32, bf16 (half the memory; a 7B model needs ~14 GB instead of ~28)
+    /// or f16. Logits are read back in f32 either way.
+    #[arg(long, default_value = "f32")]
+    dtype: Precision,
     /// Sequences decoded together.
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
@@ -87,8 +91,9 @@ fn run(args: Args) -> anyhow::Result<()> {
             args.model.display()
         );
     }
-    let generator = NativeGenerator::from_dir(&args.model, args.backend, args.batch_size)
-        .with_context(|| format!("loading {}", args.model.display()))?;
+    let generator =
+        NativeGenerator::from_dir(&args.model, args.backend, args.dtype, args.batch_size)
+            .with_context(|| format!("loading {}", args.model.display()))?;
     let name = args.served_model_name.clone().unwrap_or_else(|| {
         let path = &args.model;
         let name = if model::is_gguf(path) {

@@ -57,9 +57,9 @@ impl FromStr for Precision {
 
     fn from_str(s: &str) -> Result<Self> {
         match s {
-            "f32" | "float32" => Ok(Precision::F32),
-            "bf16" | "bfloat16" => Ok(Precision::Bf16),
-            "f16" | "float16" | "half" => Ok(Precision::F16),
+            "f32" => Ok(Precision::F32),
+            "bf16" => Ok(Precision::Bf16),
+            "f16" => Ok(Precision::F16),
             other => Err(ModelError::InvalidInput(format!(
                 "unknown precision `{other}` (expected f32, bf16 or f16)"
             ))),

@@ -414,13 +414,13 @@ impl TrainConfig {
         {
             return bad(format!("reward.clip [{lo}, {hi}] is empty"));
         }
-        if self.dtype.parse::<o1p_model::Precision>().is_err() {
+        let Ok(precision) = self.dtype.parse::<o1p_model::Precision>() else {
             return bad(format!(
                 "dtype must be f32, bf16 or f16, got `{}`",
                 self.dtype
             ));
-        }
-        if self.dtype != "f32" && self.optim.lr < 1e-5 {
+        };
+        if precision != o1p_model::Precision::F32 && self.optim.lr < 1e-5 {
             tracing::warn!(
                 "{}: dtype {} at lr {:e}: parameters have no f32 master copy, so most updates \
                  this small round away; use dtype = \"f32\"",

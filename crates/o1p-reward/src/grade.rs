@@ -1,7 +1,9 @@
 //! Grading: extraction plus equivalence, with the reason for the verdict.
 
 use crate::equiv::is_equivalent;
-use crate::extract::{AnswerSource, GradeOptions, NoAnswer, extract_with_source, last_boxed};
+use crate::extract::{
+    AnswerSource, BoxedPolicy, GradeOptions, NoAnswer, boxed_answer, extract_with_source,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -128,15 +130,30 @@ pub fn grade_sample(gold: &str, response: &str, truncated: bool, opts: &GradeOpt
     }
 }
 
-/// The gold answer inside a full solution (`\boxed{}`) or a GSM8K answer (`#### 72`).
+/// The gold answer inside a full solution, read as from a response: its final boxes
+/// (`\boxed{1} and \boxed{2}` is the list of both), a GSM8K answer (`#### 72`) or a stated
+/// final answer ("Final Answer: The final answer is $28\%$."). A bare gold is used as is.
 fn gold_answer(gold: &str) -> std::borrow::Cow<'_, str> {
     if (gold.contains("\\boxed") || gold.contains("\\fbox"))
-        && let Some(b) = last_boxed(gold)
+        && let Some(Ok((b, _))) = boxed_answer(gold, BoxedPolicy::Last)
     {
         return b.into();
     }
     if let Some(idx) = gold.rfind("####") {
         return gold[idx + 4..].trim().to_string().into();
+    }
+    let lower = gold.to_ascii_lowercase();
+    if ["final answer", "answer is", "answer:"]
+        .iter()
+        .any(|p| lower.contains(p))
+    {
+        let phrases_only = GradeOptions {
+            boxed: BoxedPolicy::Last,
+            last_number_fallback: false,
+        };
+        if let Ok((a, _)) = extract_with_source(gold, false, &phrases_only) {
+            return a.into();
+        }
     }
     gold.into()
 }

@@ -575,8 +575,9 @@ fn parse_value(s: &str, depth: usize) -> Option<Value> {
     if s == "\\emptyset" || s == "\\{\\}" {
         return Some(Value::Set(Vec::new()));
     }
-    // Plus-minus: 2 \pm \sqrt{3} is the set of both.
+    // Plus-minus: 2 \pm \sqrt{3} is the set of both (`\pmod` is not a plus-minus).
     if let Some((a, b)) = s.split_once("\\pm")
+        && !b.starts_with(|c: char| c.is_ascii_alphabetic())
         && !b.contains("\\pm")
     {
         let plus = format!("{a}+{b}");

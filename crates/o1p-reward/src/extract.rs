@@ -440,12 +440,6 @@ fn stated_value(sentence: &str) -> Option<String> {
         .filter_map(|w| rfind_ascii_ci(sentence, w).map(|i| i + w.len()))
         .max()?;
     let rest = sentence[at..].trim_start();
-    // Inside a math span ("that \( L_u - L_v = 0 \)"), the span ends the value.
-    let rest = ["\\)", "\\]", "$"]
-        .iter()
-        .filter_map(|close| rest.find(close).filter(|&i| i > 0))
-        .min()
-        .map_or(rest, |i| &rest[..i]);
     for (open, close) in [("$$", "$$"), ("$", "$"), ("\\(", "\\)")] {
         if let Some(body) = rest.strip_prefix(open)
             && let Some(end) = body.find(close)
@@ -454,6 +448,12 @@ fn stated_value(sentence: &str) -> Option<String> {
             return (!v.is_empty()).then(|| v.to_string());
         }
     }
+    // Inside a math span ("that \( L_u - L_v = 0 \)"), the span ends the value.
+    let rest = ["\\)", "\\]", "$"]
+        .iter()
+        .filter_map(|close| rest.find(close))
+        .min()
+        .map_or(rest, |i| &rest[..i]);
     let v = clean_value(rest);
     if !v.is_empty() && !looks_like_prose(&v) {
         return Some(v);

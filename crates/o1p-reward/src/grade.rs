@@ -115,7 +115,9 @@ pub fn grade_sample(gold: &str, response: &str, truncated: bool, opts: &GradeOpt
         Ok((answer, source)) => {
             let (correct, reason) = if gold.trim().is_empty() {
                 (false, GradeReason::EmptyGold)
-            } else if is_equivalent(&gold, &answer) {
+            } else if is_equivalent(&gold, &answer)
+                || stated_result(&gold, &answer).is_some_and(|r| is_equivalent(&gold, r))
+            {
                 (true, GradeReason::Correct)
             } else {
                 (false, GradeReason::Wrong)
@@ -128,6 +130,40 @@ pub fn grade_sample(gold: &str, response: &str, truncated: bool, opts: &GradeOpt
             }
         }
     }
+}
+
+/// "L_u - L_v = 0", "3^{105} + 4^{105} \pmod{13} = 0", "P - 1 = n": a response that states
+/// its result at the end of an equation, graded against a gold that is not an equation (so
+/// `a + 3z = 0` as a gold still needs the equation, not `0`). The part after the last
+/// top-level `=` or `\equiv`, without a trailing `\pmod{..}`.
+fn stated_result<'a>(gold: &str, answer: &'a str) -> Option<&'a str> {
+    if gold.contains('=') || gold.contains("\\equiv") {
+        return None;
+    }
+    let b = answer.as_bytes();
+    let mut depth = 0i64;
+    let mut at = None;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth -= 1,
+            b'=' if depth == 0 && (i == 0 || !matches!(b[i - 1], b'<' | b'>' | b'!')) => {
+                at = Some(i + 1);
+            }
+            b'\\' if depth == 0 && answer[i..].starts_with("\\equiv") => {
+                at = Some(i + "\\equiv".len());
+            }
+            _ => {}
+        }
+    }
+    let rest = &answer[at?..];
+    let rest = ["\\pmod", "\\mod", "(mod", "\\bmod"]
+        .iter()
+        .filter_map(|m| rest.find(m))
+        .min()
+        .map_or(rest, |i| &rest[..i]);
+    let rest = rest.trim();
+    (!rest.is_empty()).then_some(rest)
 }
 
 /// The gold answer inside a full solution, read as from a response: its final boxes

@@ -600,6 +600,25 @@ fn unboxed_answer_sentences() {
         ("401", "The answer is **401**.", true),
         ("401", "**Final Answer:** **401**", true),
         ("402", "The answer is **401**.", false),
+        (
+            "0",
+            "So the final answer is that the remainder is \\( 0 \\).",
+            true,
+        ),
+        // A result stated at the end of an equation, against a gold that is a value.
+        (
+            "0",
+            "Therefore, \\(3^{105} + 4^{105} \\pmod{13} = 0\\).",
+            true,
+        ),
+        (
+            "0",
+            "Therefore, the difference is:\n\n\\( L_u - L_v = 0 \\)",
+            true,
+        ),
+        ("n", "\\[ P - 1 = n \\]", true),
+        ("n", "\\[ P - 1 = n + 1 \\]", false),
+        ("a + 3z = 0", "\\boxed{0}", false),
     ]);
 }
 

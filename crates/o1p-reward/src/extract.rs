@@ -5,8 +5,12 @@
 //!    default, the first one with [`BoxedPolicy::First`] (the O1-Pruner reference code's
 //!    behaviour). If the chosen box is never closed, nothing is extracted (the reason says
 //!    truncated or unbalanced) rather than falling back to an earlier, intermediate box.
+//!    Boxes right before the last one that are only joined to it by "and", commas or spacing
+//!    (`\boxed{1} and \boxed{2}`) are one answer, `1, 2`. A final answer stated after the
+//!    last box ("... The final answer is $10,455$.") wins over it.
 //! 2. Minerva style "Final Answer: The final answer is X. I hope it is correct." and any
-//!    "final answer is X".
+//!    "final answer is X"; in a prose sentence, the value after its last "is"
+//!    ("The largest $n$ is 34.").
 //! 3. GSM8K style "#### X".
 //! 4. "The answer is X" / "Answer: X".
 //! 5. Optionally ([`GradeOptions::last_number_fallback`]), the last `$...$` math span or

@@ -190,7 +190,15 @@ pub fn train(
         ));
         order.extend(idx);
     }
-    let total_steps = order.len().div_ceil(o.batch_size);
+    // As Hugging Face's Trainer batches: a step never spans two epochs (the last step of an
+    // epoch takes what is left of it), so a pool smaller than a batch is one step per epoch.
+    let steps_per_epoch = units.div_ceil(o.batch_size);
+    let total_steps = steps_per_epoch * o.epochs;
+    let step_units = |step: usize| {
+        let (epoch, k) = (step / steps_per_epoch, step % steps_per_epoch);
+        let start = epoch * units + k * o.batch_size;
+        start..epoch * units + ((k + 1) * o.batch_size).min(units)
+    };
     let warmup = (o.warmup_ratio * total_steps as f64).ceil() as usize;
 
     // --- reference log-probs of the initial model (the policy at step 0).
@@ -248,8 +256,7 @@ pub fn train(
     for step in start..last {
         let step_started = Instant::now();
         let lr = lr_at(step, total_steps, warmup, o.lr, o.lr * o.min_lr_ratio);
-        let rows: Vec<usize> = order
-            [step * o.batch_size..((step + 1) * o.batch_size).min(order.len())]
+        let rows: Vec<usize> = order[step_units(step)]
             .iter()
             .flat_map(|&u| (u * unit)..(u * unit + unit))
             .collect();

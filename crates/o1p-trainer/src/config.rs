@@ -21,9 +21,11 @@
 //! lr(s) = min + (lr - min) * 0.5 * (1 + cos(pi * (s - W) / max(1, steps - W)))   otherwise
 //! ```
 //!
-//! with `min = lr * min_lr_ratio`. `[loss] dual_clip = c` (off by default) bounds the
-//! objective of a negative-advantage sample at `c * A` (dual-clip PPO), so a ratio far above
-//! `1 + eps` stops pushing it down.
+//! with `min = lr * min_lr_ratio` and `steps = epochs * ceil(units / batch_size)` off-policy
+//! (units: sequences, or DPO pairs): as in the Trainer, a step never spans two epochs.
+//!
+//! `[loss] dual_clip = c` (off by default) bounds the objective of a negative-advantage sample
+//! at `c * A` (dual-clip PPO), so a ratio far above `1 + eps` stops pushing it down.
 //!
 //! `mode = "on_policy"` switches to rounds of sampling from the current policy (the paper's
 //! Eq. 7 read literally, see [`crate::on_policy`]), configured by the `[on_policy]` table:

@@ -65,7 +65,10 @@ pub struct PresampleConfig {
     pub template: PromptTemplate,
     /// How answers are extracted and compared.
     pub grade: GradeOptions,
-    /// Store the generated token ids in each record (when the generator knows them).
+    /// Store the generated token ids in each record (when the generator knows them; default
+    /// on). They include the EOS token when a sample ended on one, which the response text
+    /// leaves out, so training on them teaches the model to stop; without them the trainer
+    /// re-tokenizes the text.
     pub keep_token_ids: bool,
     /// How hard each record is pushed to disk.
     pub durability: Durability,
@@ -75,7 +78,7 @@ pub struct PresampleConfig {
 
 impl Default for PresampleConfig {
     /// The paper's sampling (K = 16, temperature 0.5, top-p 0.8, 8192 new tokens), seed 0,
-    /// batches of 16, the paper's prompt, default grading.
+    /// batches of 16, the paper's prompt, default grading, token ids kept.
     fn default() -> Self {
         PresampleConfig {
             k: 16,
@@ -89,7 +92,7 @@ impl Default for PresampleConfig {
             batch_size: 16,
             template: PromptTemplate::default(),
             grade: GradeOptions::default(),
-            keep_token_ids: false,
+            keep_token_ids: true,
             durability: Durability::Flush,
             progress: true,
         }
@@ -398,7 +401,11 @@ fn outcome(num_tokens: usize, correct: bool, finish: FinishReason) -> SampleOutc
     }
 }
 
-/// Writes the settings file, or checks that the one there matches.
+/// The settings field that may change on resume ([`Settings::keep_token_ids`]).
+const KEEP_TOKEN_IDS: &str = "keep_token_ids";
+
+/// Writes the settings file, or checks that the one there matches (every field but
+/// `keep_token_ids`, which decides no sample).
 fn check_settings(path: &Path, settings: &Settings) -> Result<(), PresampleError> {
     let requested = serde_json::to_value(settings)
         .map_err(|e| PresampleError::InvalidConfig(format!("settings: {e}")))?;
@@ -414,6 +421,17 @@ fn check_settings(path: &Path, settings: &Settings) -> Result<(), PresampleError
             if let (Some(old), Some(new)) = (existing.as_object(), requested.as_object()) {
                 for (field, value) in new {
                     let before = old.get(field).cloned().unwrap_or(serde_json::Value::Null);
+                    if field == KEEP_TOKEN_IDS && &before != value {
+                        // Storing ids or not changes no sample, and the trainer reads records
+                        // of both kinds: a run started before ids were kept by default resumes.
+                        tracing::warn!(
+                            file = %path.display(),
+                            existing = %before,
+                            requested = %value,
+                            "keep_token_ids differs from the run being resumed; records written from now on follow the new setting"
+                        );
+                        continue;
+                    }
                     if &before != value {
                         return Err(PresampleError::SettingsMismatch {
                             path: path.to_path_buf(),

@@ -282,7 +282,9 @@ fn serve_connection(
                 // Unread request bytes would make the close a reset that can discard the
                 // answer on the client's side: stop writing, then drain briefly.
                 let _ = writer.shutdown(std::net::Shutdown::Write);
-                let _ = reader.get_ref().set_read_timeout(Some(Duration::from_millis(500)));
+                let _ = reader
+                    .get_ref()
+                    .set_read_timeout(Some(Duration::from_millis(500)));
                 let _ = std::io::copy(&mut reader.by_ref().take(64 << 20), &mut std::io::sink());
                 return Ok(());
             }

@@ -153,7 +153,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         counter += 1;
         let (method, path) = (exchange.method().to_string(), exchange.path().to_string());
         let (status, value) = route(&method, &path, exchange.body(), &generator, &name, counter);
-        tracing::debug!(%method, path, status, "request");
+        tracing::debug!(%method, %path, status, "request");
         exchange.respond(HttpResponse::json(status, value.to_string()));
     }
 }

@@ -217,7 +217,7 @@ impl Loader<'_> {
                 return Err(DataError::Item {
                     path: self.origin.to_path_buf(),
                     location,
-                    error: error,
+                    error,
                 });
             }
             (Err(error), OnBadItem::Skip) => {

@@ -976,6 +976,9 @@ fn sampling_params(stop_ids: &[u32], config: &EvalConfig) -> SamplingParams {
     }
 }
 
+/// Prompt token ids by problem index.
+type PromptIds = HashMap<usize, Vec<u32>>;
+
 /// Token ids of the prompt of every problem that has pending samples, checked so that the
 /// sampler (which panics on an empty prompt) and the embedding never see a bad one. A prompt
 /// that does not fit the model's context or the prefill memory bound is left out and
@@ -985,7 +988,7 @@ fn encode_prompts(
     benchmark: &Benchmark,
     config: &EvalConfig,
     pending: &[(usize, usize)],
-) -> Result<(HashMap<usize, Vec<u32>>, Vec<SkippedProblem>)> {
+) -> Result<(PromptIds, Vec<SkippedProblem>)> {
     let tokenizer = model.tokenizer;
     let renderer = if config.chat_template {
         let source = tokenizer.chat_template().ok_or_else(|| {

@@ -189,7 +189,10 @@ fn skipped_records_and_over_long_problems_exit_2() {
     let out = run(&data, "out");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("skipped line 5: malformed JSON"), "{stderr}");
+    assert!(
+        stderr.contains("skipped line 5: malformed JSON"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("skipped problem long") && stderr.contains("context of 2048 tokens"),
         "{stderr}"

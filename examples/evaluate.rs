@@ -26,6 +26,11 @@
 //! response per line; rerunning the same command resumes a killed run and reuses finished
 //! responses), `report.json`, `report.md` and the plots (`lengths_*`, `quartiles_*`,
 //! `difficulty_*`, as SVG and PNG). The Markdown tables are printed on stdout.
+//!
+//! Exit status: 0 when every problem was evaluated; 2 when records of a data file were
+//! malformed or problems were skipped (a prompt longer than the model's context with
+//! `--max-new-tokens` added, ...; each listed on stderr, the report covers the rest), as
+//! `presample` does, or on a usage error (a flag out of its range); 1 on an error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +44,7 @@ use o1_pruner::eval::run::{
 };
 use o1_pruner::model::{Backend, Precision};
 use o1_pruner::reward::GradeOptions;
+use o1_pruner::sampler::parse;
 
 #[derive(Parser, Debug)]
 #[command(about = "Evaluate models on benchmarks and compare them (accuracy, tokens, AES)")]
@@ -72,8 +78,8 @@ struct Args {
     /// Output directory.
     #[arg(long, default_value = "runs/evaluate")]
     out: PathBuf,
-    /// Most tokens per response (the paper: 8192).
-    #[arg(long, default_value_t = 8192)]
+    /// Most tokens per response (the paper: 8192; >= 1).
+    #[arg(long, default_value_t = 8192, value_parser = parse::max_new_tokens)]
     max_new_tokens: usize,
     /// Sequences decoded together.
     #[arg(long, default_value_t = 8)]
@@ -81,11 +87,11 @@ struct Args {
     /// Responses per problem (needs --temperature when more than 1).
     #[arg(long, default_value_t = 1)]
     samples: usize,
-    /// Sampling temperature; greedy when absent.
-    #[arg(long)]
+    /// Sampling temperature (> 0); greedy when absent.
+    #[arg(long, value_parser = parse::temperature)]
     temperature: Option<f32>,
-    /// Nucleus sampling threshold (with --temperature).
-    #[arg(long, default_value_t = 1.0)]
+    /// Nucleus sampling threshold (with --temperature), in (0, 1].
+    #[arg(long, default_value_t = 1.0, value_parser = parse::top_p)]
     top_p: f32,
     /// Base seed of the samplers (with --temperature).
     #[arg(long, default_value_t = 0)]
@@ -121,7 +127,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match run(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -150,7 +156,7 @@ fn parse_model(spec: &str) -> anyhow::Result<(String, PathBuf)> {
     Ok((label, dir))
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
+fn run(args: Args) -> anyhow::Result<ExitCode> {
     let models = args
         .models
         .iter()
@@ -174,14 +180,17 @@ fn run(args: Args) -> anyhow::Result<()> {
             args.data.len()
         ),
     };
-    let benchmarks = args
-        .data
-        .iter()
-        .zip(&formats)
-        .map(|(path, &format)| {
-            Benchmark::load(path, format).with_context(|| format!("loading {}", path.display()))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut skipped_records = 0;
+    let mut benchmarks = Vec::with_capacity(args.data.len());
+    for (path, &format) in args.data.iter().zip(&formats) {
+        let (benchmark, report) = Benchmark::load_with_report(path, format)
+            .with_context(|| format!("loading {}", path.display()))?;
+        if !report.skipped.is_empty() {
+            eprintln!("{report}");
+            skipped_records += report.skipped.len();
+        }
+        benchmarks.push(benchmark);
+    }
 
     let all_demo = formats.iter().all(|&f| f == BenchmarkFormat::Problems);
     let prompt = match args.prompt {
@@ -226,6 +235,13 @@ fn run(args: Args) -> anyhow::Result<()> {
         let run = evaluate(&loaded.as_eval(label), &benchmarks, &config, &args.out)
             .with_context(|| format!("evaluating {label:?}"))?;
         for b in &run.benchmarks {
+            for s in &b.skipped {
+                eprintln!(
+                    "{label} / {}: skipped problem {}: {}",
+                    b.benchmark, s.problem_id, s.reason
+                );
+            }
+            skipped_records += b.skipped.len();
             let timing = b.timing.map_or(String::new(), |t| {
                 format!(", {:.1} s, {:.0} tokens/s", t.wall_time_s, t.tokens_per_s)
             });
@@ -248,5 +264,9 @@ fn run(args: Args) -> anyhow::Result<()> {
     for f in &written.files {
         eprintln!("wrote {}", f.display());
     }
-    Ok(())
+    Ok(if skipped_records == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }

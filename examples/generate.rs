@@ -6,7 +6,9 @@
 //!     [--backend flex|wgpu|tch] [--dtype f32|bf16|f16] [--json]
 //! ```
 //!
-//! Greedy unless `--temperature` is given. `--prompt-ids` needs no tokenizer files; a `.gguf`
+//! Greedy unless `--temperature` is given. Exit status: 0 on success, 2 on a usage error (a
+//! flag out of its range), 1 on an error (a prompt that does not fit the model's context with
+//! `--max-new-tokens` added is one). `--prompt-ids` needs no tokenizer files; a `.gguf`
 //! file carries its tokenizer in its metadata. With
 //! `--json`, stdout is exactly one JSON object:
 //! `{"prompt_ids": [...], "generated_ids": [...], "text": string|null,
@@ -18,7 +20,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Parser;
 use o1_pruner::model::{self, Backend, Precision, Tokenizer};
-use o1_pruner::sampler::{SamplingParams, generate, prompt_logprobs};
+use o1_pruner::sampler::{LengthLimits, SamplingParams, generate, parse, prompt_logprobs};
 
 #[derive(Parser, Debug)]
 #[command(about = "Generate text with a Qwen2 / Llama checkpoint")]
@@ -37,14 +39,14 @@ struct Args {
     /// Prompt as comma-separated token ids.
     #[arg(long, value_delimiter = ',')]
     prompt_ids: Option<Vec<u32>>,
-    /// Most tokens to generate.
-    #[arg(long, default_value_t = 64)]
+    /// Most tokens to generate (>= 1; prompt + this must fit the model's context).
+    #[arg(long, default_value_t = 64, value_parser = parse::max_new_tokens)]
     max_new_tokens: usize,
-    /// Sampling temperature; greedy when absent.
-    #[arg(long)]
+    /// Sampling temperature, finite and >= 0; greedy when absent or 0.
+    #[arg(long, value_parser = parse::temperature)]
     temperature: Option<f32>,
-    /// Nucleus sampling threshold.
-    #[arg(long, default_value_t = 1.0)]
+    /// Nucleus sampling threshold, in (0, 1].
+    #[arg(long, default_value_t = 1.0, value_parser = parse::top_p)]
     top_p: f32,
     /// Seed of the sampler.
     #[arg(long, default_value_t = 0)]
@@ -105,6 +107,10 @@ fn run(args: Args) -> anyhow::Result<()> {
             config.vocab_size
         );
     }
+    // Prompt + new tokens must fit the context, and the prefill the memory bound.
+    LengthLimits::of_model(&model, Some(config.max_position_embeddings))
+        .check(prompt_ids.len(), args.max_new_tokens, 1)
+        .context("the prompt is too long")?;
     let stop_ids = match &tokenizer {
         Some(tok) if !tok.special().stop_ids.is_empty() => tok.special().stop_ids.clone(),
         _ => config.eos_token_ids.clone(),

@@ -27,7 +27,9 @@
 //!
 //! Rerunning the same command after an interruption (even kill -9) resumes and ends with the
 //! same files as an uninterrupted run. Exit status: 0 when every problem was sampled, 2 when
-//! some problems or data records were skipped (listed on stderr), 1 on an error.
+//! some problems or data records were skipped (listed on stderr: malformed records, no gold
+//! answer, a prompt longer than the model's context with --max-new-tokens added, ...) or on a
+//! usage error (a flag out of its range), 1 on an error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,7 +42,7 @@ use o1_pruner::data::{
 use o1_pruner::model::{self, Backend, Precision, Tokenizer};
 use o1_pruner::sampler::presample::{PresampleConfig, presample};
 use o1_pruner::sampler::{
-    Generator, HttpConfig, HttpGenerator, NativeGenerator, SamplingParams, SeedMode,
+    Generator, HttpConfig, HttpGenerator, NativeGenerator, SamplingParams, SeedMode, parse,
 };
 
 #[derive(Parser, Debug)]
@@ -63,17 +65,19 @@ struct Args {
     /// Samples per problem.
     #[arg(long, default_value_t = 16)]
     k: usize,
-    /// Sampling temperature (0: greedy).
-    #[arg(long, default_value_t = 0.5)]
+    /// Sampling temperature, finite and >= 0 (0: greedy).
+    #[arg(long, default_value_t = 0.5, value_parser = parse::temperature)]
     temperature: f32,
-    /// Nucleus sampling threshold.
-    #[arg(long, default_value_t = 0.8)]
+    /// Nucleus sampling threshold, in (0, 1].
+    #[arg(long, default_value_t = 0.8, value_parser = parse::top_p)]
     top_p: f32,
     /// Keep only the k most likely tokens (0: off).
     #[arg(long, default_value_t = 0)]
     top_k: usize,
-    /// Most tokens per sample.
-    #[arg(long, default_value_t = 8192)]
+    /// Most tokens per sample (>= 1). A problem whose prompt plus this exceeds the model's
+    /// context (max_position_embeddings), or whose prefill would exceed the memory bound, is
+    /// skipped with the reason.
+    #[arg(long, default_value_t = 8192, value_parser = parse::max_new_tokens)]
     max_new_tokens: usize,
     /// Samples per generator call.
     #[arg(long, default_value_t = 16)]
@@ -126,8 +130,8 @@ struct Args {
     /// Append the paper's fast-solving sentence to each question.
     #[arg(long)]
     fast_solving: bool,
-    /// Stop string (repeatable).
-    #[arg(long)]
+    /// Stop string (repeatable, not empty).
+    #[arg(long, value_parser = parse::stop)]
     stop: Vec<String>,
     /// Store generated token ids in each record (the default; kept for older scripts).
     #[arg(long, conflicts_with = "no_token_ids")]

@@ -3,11 +3,18 @@
 //! ```text
 //! cargo run --release --example serve -- --model DIR|FILE.gguf [--port 8000] [--backend flex|wgpu|tch]
 //!     [--batch-size 16] [--dtype f32|bf16|f16] [--served-model-name NAME] [--idle-timeout SECS]
+//!     [--keep-alive-timeout SECS] [--max-connections N]
 //! ```
 //!
 //! Binds 127.0.0.1 only (no authentication: not for the open network). `--port 0` picks a
 //! free port; the first line on stdout is always `listening on http://127.0.0.1:PORT`.
 //! Requests are served one at a time; the n samples of a request are decoded as one batch.
+//! A client connection idle for `--keep-alive-timeout` seconds (default 30) is closed, and
+//! at most `--max-connections` (default 128) are open at once: more are answered 503.
+//! A prompt whose tokens plus `max_tokens` exceed the model's context
+//! (`max_position_embeddings`), or whose prefill would exceed the memory bound, is answered
+//! 400 naming the limit, as are sampling settings out of range (`temperature` >= 0, `top_p`
+//! in (0, 1], `max_tokens` >= 1, no empty `stop` string).
 //!
 //! `POST /v1/completions` takes `prompt` (a string, a list of token ids, or a list of either),
 //! `n`, `max_tokens` (default 16), `temperature` (default 1), `top_p`, `top_k`, `seed`, `stop`
@@ -21,7 +28,6 @@
 //! exit after that many seconds without a request (tests use it so that a server never
 //! outlives them).
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,11 +36,11 @@ use anyhow::Context;
 use clap::Parser;
 use o1_pruner::model::{self, Backend, Precision};
 use o1_pruner::sampler::presample::sample_seed;
+use o1_pruner::sampler::server::{HttpResponse, Server, ServerConfig};
 use o1_pruner::sampler::{
     FinishReason, Generator, NativeGenerator, Prompt, Request, SamplingParams,
 };
 use serde_json::{Value, json};
-use tiny_http::{Header, Method, Response, Server};
 
 /// Request bodies larger than this are refused (a prompt of a million characters is a bug).
 const MAX_BODY_BYTES: u64 = 16 << 20;
@@ -66,6 +72,13 @@ struct Args {
     /// Exit after this many seconds without a request (0: never).
     #[arg(long, default_value_t = 0)]
     idle_timeout: u64,
+    /// Close a client connection after this many seconds without a new request on it
+    /// (0: never). A connection waiting for its answer is not idle.
+    #[arg(long, default_value_t = 30)]
+    keep_alive_timeout: u64,
+    /// Most client connections open at once (each is a thread); more are answered 503.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: u64,
 }
 
 fn main() -> ExitCode {
@@ -104,13 +117,15 @@ fn run(args: Args) -> anyhow::Result<()> {
         name.map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "model".into())
     });
-    let server = Server::http(("127.0.0.1", args.port))
-        .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
-    let port = server
-        .server_addr()
-        .to_ip()
-        .map(|a| a.port())
-        .context("the server has no IP address")?;
+    let config = ServerConfig {
+        idle_timeout: (args.keep_alive_timeout > 0)
+            .then(|| Duration::from_secs(args.keep_alive_timeout)),
+        max_connections: args.max_connections as usize,
+        max_body_bytes: MAX_BODY_BYTES,
+    };
+    let server = Server::bind(args.port, config)
+        .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
+    let port = server.local_addr().port();
     // The first stdout line is the contract with scripts and tests that pass --port 0.
     println!("listening on http://127.0.0.1:{port}");
     use std::io::Write;
@@ -120,57 +135,31 @@ fn run(args: Args) -> anyhow::Result<()> {
     let mut last_request = Instant::now();
     let mut counter = 0u64;
     loop {
-        let request = match idle {
+        let exchange = match idle {
             Some(limit) => {
                 let left = limit.saturating_sub(last_request.elapsed());
                 if left.is_zero() {
                     tracing::info!("idle timeout reached; exiting");
                     return Ok(());
                 }
-                match server.recv_timeout(left)? {
+                match server.recv_timeout(left) {
                     Some(r) => r,
                     None => continue,
                 }
             }
-            None => server.recv()?,
+            None => server.recv().context("the listener stopped")?,
         };
         last_request = Instant::now();
         counter += 1;
-        let mut request = request;
-        let method = request.method().clone();
-        let path = request.url().split('?').next().unwrap_or("").to_string();
-        let mut body = String::new();
-        let read = request
-            .as_reader()
-            .take(MAX_BODY_BYTES + 1)
-            .read_to_string(&mut body);
-        let (status, value) = match read {
-            Err(e) => (
-                400,
-                error_json(&format!("cannot read the body as UTF-8: {e}")),
-            ),
-            Ok(n) if n as u64 > MAX_BODY_BYTES => (413, error_json("request body too large")),
-            Ok(_) => route(&method, &path, &body, &generator, &name, counter),
-        };
-        tracing::debug!(%method, path, status, "request");
-        let response = Response::from_string(value.to_string())
-            .with_status_code(status)
-            .with_header(json_header());
-        if let Err(e) = request.respond(response) {
-            tracing::warn!(error = %e, "could not send a response");
-        }
-    }
-}
-
-fn json_header() -> Header {
-    Header {
-        field: "Content-Type".parse().expect("a valid header name"),
-        value: "application/json".parse().expect("an ASCII header value"),
+        let (method, path) = (exchange.method().to_string(), exchange.path().to_string());
+        let (status, value) = route(&method, &path, exchange.body(), &generator, &name, counter);
+        tracing::debug!(%method, %path, status, "request");
+        exchange.respond(HttpResponse::json(status, value.to_string()));
     }
 }
 
 fn route(
-    method: &Method,
+    method: &str,
     path: &str,
     body: &str,
     generator: &NativeGenerator,
@@ -178,12 +167,12 @@ fn route(
     counter: u64,
 ) -> (u16, Value) {
     match (method, path) {
-        (Method::Get, "/health") => (200, json!({"status": "ok"})),
-        (Method::Get, "/v1/models") => (
+        ("GET", "/health") => (200, json!({"status": "ok"})),
+        ("GET", "/v1/models") => (
             200,
             json!({"object": "list", "data": [{"id": name, "object": "model", "owned_by": "o1-pruner"}]}),
         ),
-        (Method::Post, "/v1/completions") => match completions(body, generator, name, counter) {
+        ("POST", "/v1/completions") => match completions(body, generator, name, counter) {
             Ok(v) => (200, v),
             Err(Failure::Client(message)) => (400, error_json(&message)),
             Err(Failure::Server(message)) => (500, error_json(&message)),
@@ -249,9 +238,6 @@ fn parse_request(body: &str) -> Result<CompletionRequest, String> {
     }
     let temperature = float("temperature", 1.0)?;
     let top_p = float("top_p", 1.0)?;
-    if temperature < 0.0 || !(top_p > 0.0 && top_p <= 1.0) {
-        return Err("temperature must be >= 0 and top_p in (0, 1]".into());
-    }
     // vLLM uses -1 for "no top-k".
     let top_k = match obj.get("top_k").and_then(Value::as_i64) {
         Some(k) if k > 0 => k as usize,
@@ -277,17 +263,27 @@ fn parse_request(body: &str) -> Result<CompletionRequest, String> {
             .unwrap_or(0),
         Some(v) => v.as_u64().ok_or("seed must be a non-negative integer")?,
     };
+    let params = SamplingParams {
+        max_new_tokens: uint("max_tokens", 16)? as usize,
+        temperature: temperature as f32,
+        top_p: top_p as f32,
+        top_k,
+        stop_ids: Vec::new(),
+        stop_strings,
+    };
+    // The sampler's ranges, under this API's names (max_new_tokens is `max_tokens` here).
+    params.validate().map_err(|e| {
+        let key = if e.key == "max_new_tokens" {
+            "max_tokens"
+        } else {
+            e.key
+        };
+        format!("{key} = {}: {}", e.value, e.allowed)
+    })?;
     Ok(CompletionRequest {
         prompts,
         n,
-        params: SamplingParams {
-            max_new_tokens: uint("max_tokens", 16)? as usize,
-            temperature: temperature as f32,
-            top_p: top_p as f32,
-            top_k,
-            stop_ids: Vec::new(),
-            stop_strings,
-        },
+        params,
         seed,
         logprobs: matches!(obj.get("logprobs"), Some(v) if !v.is_null() && v != &json!(false)),
         return_token_ids: obj.get("return_token_ids") == Some(&json!(true)),
@@ -313,9 +309,14 @@ fn completions(
 ) -> Result<Value, Failure> {
     let req = parse_request(body).map_err(Failure::Client)?;
     let mut prompt_tokens = 0;
+    let rows = req.n * req.prompts.len();
     for (i, p) in req.prompts.iter().enumerate() {
         let ids = generator
             .encode(p)
+            .map_err(|e| Failure::Client(format!("prompt {i}: {e}")))?;
+        // Context (max_position_embeddings) and prefill memory: a client error, named.
+        generator
+            .check_request(p, &req.params, rows)
             .map_err(|e| Failure::Client(format!("prompt {i}: {e}")))?;
         prompt_tokens += ids.len();
     }

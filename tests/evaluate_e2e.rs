@@ -156,3 +156,62 @@ fn evaluate_binary_writes_the_report_and_resumes() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("needs --temperature"));
 }
+
+/// Malformed records and problems too long for the model's context are skipped and listed;
+/// the rest is evaluated and reported, and the exit status is 2, as presample's.
+#[test]
+fn skipped_records_and_over_long_problems_exit_2() {
+    let bin = example("evaluate");
+    let scratch = Scratch::new("evaluate-skips");
+    let dir = &scratch.0;
+    common::write_tiny_model(&dir.join("base"), 1);
+    let mut problems = common::demo_problems(3);
+    let mut long = problems[0].clone();
+    long.id = "long".into();
+    long.question = "1+".repeat(1500) + "1";
+    problems.push(long);
+    let data = dir.join("demo_test.jsonl");
+    common::write_problems(&data, &problems);
+    let text = std::fs::read_to_string(&data).unwrap() + "{\"id\": \"broken\"\n";
+    std::fs::write(&data, text).unwrap();
+    let run = |data: &std::path::Path, out: &str| {
+        Command::new(&bin)
+            .arg("--model")
+            .arg(dir.join("base"))
+            .arg("--data")
+            .arg(data)
+            .args(["--format", "demo", "--max-new-tokens", "8"])
+            .arg("--out")
+            .arg(dir.join(out))
+            .output()
+            .unwrap()
+    };
+    let out = run(&data, "out");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("skipped line 5: malformed JSON"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("skipped problem long") && stderr.contains("context of 2048 tokens"),
+        "{stderr}"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        report["runs"][0]["per_benchmark"][0]["metrics"]["num_problems"],
+        3
+    );
+    // Clean input: exit 0.
+    let clean = dir.join("clean.jsonl");
+    common::write_problems(&clean, &problems[..3]);
+    let out = run(&clean, "out-clean");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -142,3 +142,43 @@ fn sixteen_bit_weights_decode_like_f32_on_the_demo_model() {
     assert!(!bad.status.success());
     assert!(stderr.contains("f32, bf16 or f16"), "{stderr}");
 }
+
+/// A prompt that, with `--max-new-tokens`, does not fit the model's context exits 1 naming
+/// the limit; a sampling flag out of its range is a usage error naming the flag and range.
+#[test]
+fn over_long_prompts_and_bad_sampling_flags_are_refused() {
+    let fixture =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("crates/o1p-model/tests/fixtures/llama_gqa");
+    // The fixture's context is 128 positions: 100 prompt tokens + 64 new ones do not fit.
+    let ids = vec!["1"; 100].join(",");
+    let out = Command::new(example("generate"))
+        .args(["--model", fixture.to_str().unwrap(), "--prompt-ids", &ids])
+        .args(["--max-new-tokens", "64"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("context of 128 tokens (max_position_embeddings)"),
+        "{stderr}"
+    );
+    for (arg, flag, range) in [
+        ("--temperature=nan", "--temperature", ">= 0"),
+        ("--temperature=-0.5", "--temperature", ">= 0"),
+        ("--top-p=0", "--top-p", "(0, 1]"),
+        ("--top-p=1.5", "--top-p", "(0, 1]"),
+        ("--max-new-tokens=0", "--max-new-tokens", "at least 1"),
+    ] {
+        let out = Command::new(example("generate"))
+            .args(["--model", fixture.to_str().unwrap(), "--prompt-ids", "1,2"])
+            .arg(arg)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{arg}: {stderr}");
+        assert!(
+            stderr.contains(flag) && stderr.contains(range),
+            "{arg}: {stderr}"
+        );
+    }
+}

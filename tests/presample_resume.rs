@@ -162,3 +162,62 @@ fn bad_inputs_fail_with_clear_errors() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no-model"), "{}", stderr(&out));
 }
+
+/// A problem too long for the model's context is skipped with the reason (exit 2) while the
+/// others are sampled; a sampling flag out of its range is a usage error naming the flag and
+/// its range, before anything is written.
+#[test]
+fn over_long_problems_are_skipped_and_bad_flags_are_usage_errors() {
+    let root = tempfile::tempdir().unwrap();
+    let (model, _) = setup(root.path());
+    let data = root.path().join("long.jsonl");
+    let long = "1+".repeat(1500) + "1";
+    let lines_in = [
+        serde_json::json!({"id": "a", "question": "1+1", "answer": "2"}),
+        serde_json::json!({"id": "long", "question": long, "answer": "1501"}),
+        serde_json::json!({"id": "b", "question": "2+1", "answer": "3"}),
+    ];
+    let text: Vec<String> = lines_in.iter().map(|l| l.to_string()).collect();
+    std::fs::write(&data, text.join("\n")).unwrap();
+    let base = |out: &Path| {
+        let mut cmd = Command::new(example("presample"));
+        cmd.args(["--model", &model.display().to_string()])
+            .args(["--data", &data.display().to_string()])
+            .args(["--out", &out.display().to_string()])
+            .args(["--k", "2", "--batch-size", "2", "--prompt-style", "raw"])
+            .args(["--no-system", "--user", "Q: {question}\n", "--no-progress"])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null());
+        cmd
+    };
+    let out = root.path().join("skip");
+    let done = base(&out)
+        .args(["--max-new-tokens", "16", "--temperature", "1"])
+        .output()
+        .unwrap();
+    let err = stderr(&done);
+    assert_eq!(done.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("skipped problem long") && err.contains("context of 2048 tokens"),
+        "{err}"
+    );
+    assert_eq!(lines(&out.join("samples.jsonl")), 2 * 2);
+
+    let bad = [
+        ("--temperature=nan", "--temperature", ">= 0"),
+        ("--temperature=-1", "--temperature", ">= 0"),
+        ("--top-p=0", "--top-p", "(0, 1]"),
+        ("--top-p=1.5", "--top-p", "(0, 1]"),
+        ("--top-p=nan", "--top-p", "(0, 1]"),
+        ("--max-new-tokens=0", "--max-new-tokens", "at least 1"),
+        ("--stop=", "--stop", "must not be empty"),
+    ];
+    for (arg, flag, range) in bad {
+        let out = root.path().join("usage");
+        let run = base(&out).arg(arg).output().unwrap();
+        let err = stderr(&run);
+        assert_eq!(run.status.code(), Some(2), "{arg}: {err}");
+        assert!(err.contains(flag) && err.contains(range), "{arg}: {err}");
+        assert!(!out.exists(), "{arg}: nothing may be written");
+    }
+}

@@ -7,9 +7,13 @@
 mod support;
 use support::example;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
 
 use o1_pruner::data::{PromptRenderer, demo};
 use o1_pruner::model::{Backend, Precision};
@@ -33,9 +37,14 @@ impl Drop for Server {
 }
 
 fn start(model: &Path) -> Server {
+    start_with(model, &[])
+}
+
+fn start_with(model: &Path, extra: &[&str]) -> Server {
     let mut child = Command::new(example("serve"))
         .args(["--model", &model.display().to_string()])
         .args(["--port", "0", "--idle-timeout", "60", "--batch-size", "4"])
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -180,4 +189,90 @@ fn http_generator_against_the_serve_example() {
         std::fs::read_to_string(a.join("samples.jsonl")).unwrap(),
         samples
     );
+}
+
+/// The address `host:port` of a server URL `http://host:port`.
+fn addr_of(url: &str) -> String {
+    url.trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// One request on its own connection (`Connection: close`): the status and the body.
+fn request(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer:?}"));
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_string())
+}
+
+/// Bad settings and prompts too long for the model's context are answered 400 naming the
+/// setting or the limit; idle connections are closed after --keep-alive-timeout, and beyond
+/// --max-connections a connection is answered 503. Everything stays on 127.0.0.1.
+#[test]
+fn serve_refuses_bad_requests_and_bounds_idle_connections() {
+    let root = tempfile::tempdir().unwrap();
+    let model = root.path().join("model");
+    testing::write_tiny_model(&model, demo::ALPHABET, 1, 16, 8).unwrap();
+    let server = start_with(
+        &model,
+        &["--keep-alive-timeout", "1", "--max-connections", "3"],
+    );
+    let addr = addr_of(&server.url);
+
+    let long = "1+".repeat(1500);
+    let cases = [
+        (json!({"prompt": "1+1=", "stop": ""}), "stop"),
+        (json!({"prompt": "1+1=", "stop": ["=", ""]}), "stop"),
+        (json!({"prompt": "1+1=", "max_tokens": 0}), "max_tokens"),
+        (json!({"prompt": "1+1=", "top_p": 1.5}), "top_p"),
+        (json!({"prompt": "1+1=", "temperature": -1}), "temperature"),
+        (
+            json!({"prompt": long, "max_tokens": 16}),
+            "context of 2048 tokens (max_position_embeddings)",
+        ),
+    ];
+    for (body, needle) in cases {
+        let (status, answer) = request(&addr, "POST", "/v1/completions", &body.to_string());
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert!(answer.contains(needle), "{body}: {answer}");
+    }
+    let ok = json!({"prompt": "1+1=", "max_tokens": 4, "seed": 1});
+    assert_eq!(
+        request(&addr, "POST", "/v1/completions", &ok.to_string()).0,
+        200
+    );
+
+    // Three idle connections fill the cap: a fourth is answered 503 at once.
+    let mut idle: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let (status, answer) = request(&addr, "GET", "/health", "");
+    assert_eq!(status, 503, "{answer}");
+    assert!(answer.contains("limit 3"), "{answer}");
+    // After the keep-alive timeout (1 s) the server closes them, which frees the slots.
+    let started = Instant::now();
+    for s in &mut idle {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut rest = Vec::new();
+        assert!(s.read_to_end(&mut rest).is_ok(), "still open after 10 s");
+    }
+    assert!(started.elapsed() < Duration::from_secs(8));
+    let healthy = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        request(&addr, "GET", "/health", "").0 == 200
+    });
+    assert!(healthy, "slots were not freed");
 }

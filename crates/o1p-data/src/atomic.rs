@@ -55,6 +55,51 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Whether `name` is a temporary file name of [`write_atomic`] (`.NAME.tmp-PID-N`).
+///
+/// ```
+/// assert!(o1p_data::is_atomic_temporary(".stats.json.tmp-4242-7"));
+/// assert!(!o1p_data::is_atomic_temporary("stats.json"));
+/// assert!(!o1p_data::is_atomic_temporary(".notes.tmp-draft"));
+/// ```
+pub fn is_atomic_temporary(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.') else {
+        return false;
+    };
+    let Some((stem, suffix)) = rest.rsplit_once(".tmp-") else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    !stem.is_empty()
+        && suffix
+            .split_once('-')
+            .is_some_and(|(pid, n)| digits(pid) && digits(n))
+}
+
+/// Removes the temporary files [`write_atomic`] left in `dir` when a process died (or the
+/// disk filled up) between creating one and renaming it; returns the paths removed. Only
+/// names of [`is_atomic_temporary`]'s form are touched. Call it only when no other process
+/// writes into `dir` (at the start of a run that owns it). A missing `dir` is no error.
+pub fn remove_stale_temporaries(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
+    let dir = dir.as_ref();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(DataError::io(dir, e)),
+    };
+    let mut removed = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| DataError::io(dir, e))?;
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_file && entry.file_name().to_str().is_some_and(is_atomic_temporary) {
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(|e| DataError::io(&path, e))?;
+            removed.push(path);
+        }
+    }
+    Ok(removed)
+}
+
 /// [`write_atomic`] of `value` as pretty JSON with a trailing newline.
 ///
 /// ```

@@ -64,12 +64,12 @@ pub enum ItemError {
 #[non_exhaustive]
 pub enum DataError {
     /// An I/O error on `path`.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file concerned.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file holds no records at all.
     #[error("{path}: the file is empty")]
@@ -89,14 +89,14 @@ pub enum DataError {
     },
     /// One record is bad and loading was strict (or the record sits in the middle of a
     /// sample store, where it cannot be a torn write).
-    #[error("{path}: {location}: {source}")]
+    #[error("{path}: {location}: {error}")]
     Item {
         /// The file concerned.
         path: PathBuf,
         /// Where in the file.
         location: Location,
         /// What is wrong with the record.
-        source: ItemError,
+        error: ItemError,
     },
     /// A chat template failed to compile or render (including `raise_exception` calls).
     #[error("chat template: {0}")]
@@ -113,7 +113,7 @@ impl DataError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         DataError::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 }

@@ -169,7 +169,7 @@ fn array_records(bytes: &[u8], origin: &Path) -> Result<Vec<Record>> {
                 .filter(|b| **b == b'\n')
                 .count(),
         ),
-        source: ItemError::InvalidUtf8,
+        error: ItemError::InvalidUtf8,
     })?;
     let items: Vec<Value> = serde_json::from_str(text).map_err(|e| DataError::Json {
         path: origin.to_path_buf(),
@@ -217,7 +217,7 @@ impl Loader<'_> {
                 return Err(DataError::Item {
                     path: self.origin.to_path_buf(),
                     location,
-                    source: error,
+                    error,
                 });
             }
             (Err(error), OnBadItem::Skip) => {

@@ -209,7 +209,7 @@ fn parse<T: DeserializeOwned>(bytes: &[u8], path: &Path) -> Result<Parsed<T>> {
                 return Err(DataError::Item {
                     path: path.to_path_buf(),
                     location: Location::Line(line_no),
-                    source,
+                    error: source,
                 });
             }
         }

@@ -212,6 +212,15 @@ fn whole_file_errors() {
         matches!(err, DataError::Io { .. }) && err.to_string().contains("no_such_file.jsonl"),
         "{err}"
     );
+    // The OS error is said once: in the message, not again as the source that anyhow's
+    // `{:#}` appends ("No such file or directory (os error 2): No such file or directory").
+    let mut chain = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        chain = format!("{chain}: {cause}");
+        source = cause.source();
+    }
+    assert_eq!(chain.matches("(os error").count(), 1, "{chain}");
     let err = parse_problems(
         b"[]",
         Path::new("e.json"),

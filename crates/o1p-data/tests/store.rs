@@ -120,7 +120,7 @@ fn malformed_middle_line_is_an_error() {
             &err,
             DataError::Item {
                 location: Location::Line(2),
-                source: ItemError::MalformedJson(_),
+                error: ItemError::MalformedJson(_),
                 ..
             }
         ),

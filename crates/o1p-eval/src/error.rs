@@ -10,34 +10,31 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum EvalError {
     /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A JSONL line (not the torn last one, which is dropped) did not parse as a record.
-    #[error("{}:{line}: not a valid record: {source}", path.display())]
+    #[error("{}:{line}: not a valid record: {error}", path.display())]
     Json {
         /// The file.
         path: PathBuf,
         /// 1-based line number.
         line: usize,
         /// The parse error.
-        #[source]
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     /// Serialising a record or report failed (only possible with non-finite floats in
     /// hand-built values; serde_json writes them as `null`, so in practice this is rare).
-    #[error("cannot serialise {what}: {source}")]
+    #[error("cannot serialise {what}: {error}")]
     Serialize {
         /// What was being serialised.
         what: &'static str,
         /// The underlying error.
-        #[source]
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     /// A metric was asked of an empty set of records.
     #[error("no records to compute {what} from")]
@@ -143,7 +140,7 @@ impl EvalError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         EvalError::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 }

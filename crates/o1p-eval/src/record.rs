@@ -166,7 +166,7 @@ pub fn read_jsonl_detailed(path: &Path) -> Result<JsonlContents> {
                 return Err(EvalError::Json {
                     path: path.to_path_buf(),
                     line: line_no,
-                    source,
+                    error: source,
                 });
             }
         }
@@ -276,7 +276,7 @@ fn write_line<T: Serialize + ?Sized>(out: &mut impl Write, record: &T, path: &Pa
     // line or an unterminated fragment, which the reader recognises as torn.
     let mut line = serde_json::to_vec(record).map_err(|source| EvalError::Serialize {
         what: "record",
-        source,
+        error: source,
     })?;
     line.push(b'\n');
     out.write_all(&line).map_err(|e| EvalError::io(path, e))

@@ -347,7 +347,7 @@ impl Report {
     pub fn to_json(&self) -> Result<String> {
         serde_json::to_string_pretty(self).map_err(|source| EvalError::Serialize {
             what: "report",
-            source,
+            error: source,
         })
     }
 

@@ -101,7 +101,7 @@ impl ModelConfig {
         let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
         let value: Value = serde_json::from_str(&text).map_err(|source| ModelError::Json {
             path: path.to_path_buf(),
-            source,
+            error: source,
         })?;
         Self::from_json(value, path)
     }

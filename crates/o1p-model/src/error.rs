@@ -10,20 +10,20 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum ModelError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A JSON file (config.json, tokenizer_config.json, ...) is not valid JSON.
-    #[error("{path}: invalid JSON: {source}")]
+    #[error("{path}: invalid JSON: {error}")]
     Json {
         /// The file.
         path: PathBuf,
         /// The parser's error, with line and column.
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     /// config.json lacks a field the decoder needs, or holds a value of the wrong kind.
     #[error("{path}: field `{field}`: {problem}")]
@@ -119,7 +119,7 @@ impl ModelError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         ModelError::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 

@@ -199,7 +199,7 @@ fn read_json_if_present(path: &Path) -> Result<Option<Value>> {
             .map(Some)
             .map_err(|source| ModelError::Json {
                 path: path.to_path_buf(),
-                source,
+                error: source,
             }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(ModelError::io(path, e)),

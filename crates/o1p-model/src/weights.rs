@@ -211,7 +211,7 @@ fn shard_files(index_path: &Path) -> Result<Vec<PathBuf>> {
     let text = std::fs::read_to_string(index_path).map_err(|e| ModelError::io(index_path, e))?;
     let json: Value = serde_json::from_str(&text).map_err(|source| ModelError::Json {
         path: index_path.to_path_buf(),
-        source,
+        error: source,
     })?;
     let map = json
         .get("weight_map")
@@ -562,15 +562,56 @@ fn hf_dtype_name(dtype: DType) -> &'static str {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+/// Writes `bytes` to `path` through a temporary file in the same directory (`path` + `.tmp`)
+/// and a rename. A failed write (a full disk) removes its temporary file; one left by a killed
+/// process is removed by [`remove_stale_temporaries`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let tmp = path.with_extension(format!(
+    let tmp = temporary_of(path);
+    let written = (|| {
+        let mut file = File::create(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
+        file.write_all(bytes).map_err(|e| ModelError::io(&tmp, e))?;
+        file.sync_all().map_err(|e| ModelError::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+fn temporary_of(path: &Path) -> PathBuf {
+    path.with_extension(format!(
         "{}.tmp",
         path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    let mut file = File::create(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
-    file.write_all(bytes).map_err(|e| ModelError::io(&tmp, e))?;
-    file.sync_all().map_err(|e| ModelError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
+    ))
+}
+
+/// The files [`save_pretrained`] writes.
+const SAVED_FILES: [&str; 3] = ["model.safetensors", "config.json", "generation_config.json"];
+
+/// Removes the temporary files a killed [`save_pretrained`] left in `dir`
+/// (`model.safetensors.tmp`, `config.json.tmp`, `generation_config.json.tmp`, nothing else);
+/// returns the paths removed. A missing `dir` is no error.
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("o1p-stale-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// std::fs::write(dir.join("model.safetensors.tmp"), b"half").unwrap();
+/// std::fs::write(dir.join("notes.tmp"), b"mine").unwrap();
+/// let removed = o1p_model::weights::remove_stale_temporaries(&dir).unwrap();
+/// assert_eq!(removed, [dir.join("model.safetensors.tmp")]);
+/// assert!(dir.join("notes.tmp").exists());
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub fn remove_stale_temporaries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    for name in SAVED_FILES {
+        let tmp = temporary_of(&dir.join(name));
+        if tmp.is_file() {
+            std::fs::remove_file(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
+            removed.push(tmp);
+        }
+    }
+    Ok(removed)
 }

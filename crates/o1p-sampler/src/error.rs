@@ -67,7 +67,7 @@ pub enum PresampleError {
     Data(#[from] o1p_data::DataError),
     /// The generator failed (after its own retries); samples written so far are kept.
     #[error("generation failed: {0}")]
-    Generate(#[from] GenerateError),
+    Generate(GenerateError),
     /// The output directory holds a run with other settings; resuming it would mix samples.
     #[error(
         "{path}: the output directory was made with {field} = {existing}, this run has {requested}; use another --out or the same settings"
@@ -86,11 +86,19 @@ pub enum PresampleError {
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
     /// Filesystem error outside the sample store.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
+}
+
+// By hand rather than `#[from]`, which would also make the error the `source()` of this one
+// and print its message twice in a `{:#}` chain (it is already part of this message).
+impl From<GenerateError> for PresampleError {
+    fn from(e: GenerateError) -> Self {
+        PresampleError::Generate(e)
+    }
 }

@@ -10,6 +10,7 @@ use o1p_model::{Backend, CausalLm, Precision, Tokenizer};
 
 use crate::error::GenerateError;
 use crate::generate::{FinishReason, SamplingParams, generate};
+use crate::limits::LengthLimits;
 
 /// A prompt: text (tokenized by whoever generates) or token ids.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,6 +76,18 @@ pub trait Generator {
         Ok(())
     }
 
+    /// [`Generator::check_prompt`], plus whether the prompt fits the generator's limits
+    /// (context, memory) when `params.max_new_tokens` are generated in calls of `rows`
+    /// samples. `Err` says what is wrong and names the limit.
+    fn check_request(
+        &self,
+        prompt: &Prompt,
+        _params: &SamplingParams,
+        _rows: usize,
+    ) -> Result<(), String> {
+        self.check_prompt(prompt)
+    }
+
     /// Whether a sample's result is independent of which other samples share its call.
     /// When false, a resumed pre-sampling run recomputes whole canonical batches so that
     /// every sample sees exactly the same arithmetic as in an uninterrupted run.
@@ -93,6 +106,7 @@ pub struct NativeGenerator {
     tokenizer: Option<Tokenizer>,
     batch_size: usize,
     stop_ids: Vec<u32>,
+    limits: LengthLimits,
     origin: String,
 }
 
@@ -104,11 +118,13 @@ impl NativeGenerator {
             .as_ref()
             .map(|t| t.special().stop_ids.clone())
             .unwrap_or_default();
+        let limits = LengthLimits::of_model(&model, None);
         NativeGenerator {
             model,
             tokenizer,
             batch_size: batch_size.max(1),
             stop_ids,
+            limits,
             origin: "<memory>".into(),
         }
     }
@@ -133,6 +149,7 @@ impl NativeGenerator {
             None
         };
         let mut generator = NativeGenerator::new(model, tokenizer, batch_size);
+        generator.limits.context = Some(config.max_position_embeddings);
         if generator.stop_ids.is_empty() {
             generator.stop_ids = config.eos_token_ids.clone();
         }
@@ -144,6 +161,31 @@ impl NativeGenerator {
     pub fn with_stop_ids(mut self, stop_ids: Vec<u32>) -> Self {
         self.stop_ids = stop_ids;
         self
+    }
+
+    /// Replaces the context and memory limits prompts are checked against (by default the
+    /// model's heads, the default memory bound, and the context of config.json when loaded
+    /// with [`NativeGenerator::from_dir`]).
+    pub fn with_limits(mut self, limits: LengthLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The limits prompts are checked against.
+    pub fn limits(&self) -> &LengthLimits {
+        &self.limits
+    }
+
+    /// Checks prompt ids against the limits for a call of `rows` samples.
+    fn check_length(
+        &self,
+        ids: &[u32],
+        params: &SamplingParams,
+        rows: usize,
+    ) -> Result<(), String> {
+        self.limits
+            .check(ids.len(), params.max_new_tokens, rows.min(self.batch_size))
+            .map_err(|e| e.to_string())
     }
 
     /// The ids every generation stops on.
@@ -231,10 +273,15 @@ impl Generator for NativeGenerator {
         requests: &[Request],
         params: &SamplingParams,
     ) -> Result<Vec<Vec<Generated>>, GenerateError> {
+        params
+            .validate()
+            .map_err(|e| GenerateError::InvalidParams(e.to_string()))?;
+        let total_rows = requests.iter().map(|r| r.seeds.len()).sum();
         let mut encoded = Vec::with_capacity(requests.len());
         for (index, request) in requests.iter().enumerate() {
             let ids = self
                 .encode(&request.prompt)
+                .and_then(|ids| self.check_length(&ids, params, total_rows).map(|()| ids))
                 .map_err(|problem| GenerateError::BadPrompt { index, problem })?;
             encoded.push(ids);
         }
@@ -280,6 +327,16 @@ impl Generator for NativeGenerator {
 
     fn check_prompt(&self, prompt: &Prompt) -> Result<(), String> {
         self.encode(prompt).map(|_| ())
+    }
+
+    fn check_request(
+        &self,
+        prompt: &Prompt,
+        params: &SamplingParams,
+        rows: usize,
+    ) -> Result<(), String> {
+        let ids = self.encode(prompt)?;
+        self.check_length(&ids, params, rows)
     }
 
     fn describe(&self) -> String {

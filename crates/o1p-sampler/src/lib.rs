@@ -12,6 +12,8 @@
 //! - [`presample`](presample::presample) is step 1 of the method: K graded samples per
 //!   problem in a crash-safe store, then the per-problem reference statistics; a rerun after
 //!   a kill resumes and ends with byte-identical files.
+//! - [`server`] is the small HTTP/1.1 server under the `serve` example (idle timeout and
+//!   connection cap).
 //! - [`testing`] builds a character-level tokenizer and a tiny random model directory for
 //!   tests and benchmarks.
 //!
@@ -30,7 +32,9 @@ mod error;
 mod generate;
 mod generator;
 mod http;
+mod limits;
 pub mod presample;
+pub mod server;
 pub mod testing;
 
 pub use error::{GenerateError, PresampleError};
@@ -39,3 +43,6 @@ pub use generate::{
 };
 pub use generator::{Generated, Generator, NativeGenerator, Prompt, Request};
 pub use http::{HttpConfig, HttpGenerator, SeedMode};
+pub use limits::{
+    DEFAULT_PREFILL_MEMORY_LIMIT, LengthError, LengthLimits, SamplingError, parse, prefill_bytes,
+};

@@ -24,8 +24,10 @@
 //!
 //! # Bad inputs
 //! A problem without a gold answer, whose prompt cannot be rendered or that the generator
-//! refuses (empty, unknown token ids) is reported in [`PresampleSummary::skipped`] and left
-//! out; nothing panics.
+//! refuses (empty, unknown token ids, longer than the model's context or the prefill memory
+//! bound with `max_new_tokens` added, see [`crate::LengthLimits`]) is reported in
+//! [`PresampleSummary::skipped`] and left out; nothing panics. Invalid sampling settings
+//! ([`SamplingParams::validate`]) are an error before anything is written.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -256,16 +258,20 @@ pub fn presample(
         .template
         .validate()
         .map_err(|e| PresampleError::InvalidConfig(e.to_string()))?;
+    config
+        .params
+        .validate()
+        .map_err(|e| PresampleError::InvalidConfig(e.to_string()))?;
     std::fs::create_dir_all(out_dir).map_err(|source| PresampleError::Io {
         path: out_dir.to_path_buf(),
-        source,
+        error: source,
     })?;
     check_settings(
         &out_dir.join(SETTINGS_FILE),
         &Settings::new(config, renderer),
     )?;
 
-    let (ready, skipped) = prepare(problems, &config.template, renderer, generator);
+    let (ready, skipped) = prepare(problems, config, renderer, generator);
     let samples_path = out_dir.join(SAMPLES_FILE);
     let (mut store, existing) = SampleStore::open_with(&samples_path, config.durability)?;
     let wanted: HashSet<(&str, usize)> = ready
@@ -450,7 +456,7 @@ fn check_settings(path: &Path, settings: &Settings) -> Result<(), PresampleError
         }
         Err(source) => Err(PresampleError::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         }),
     }
 }
@@ -458,7 +464,7 @@ fn check_settings(path: &Path, settings: &Settings) -> Result<(), PresampleError
 /// Renders and checks every problem; the bad ones are reported and left out.
 fn prepare<'a>(
     problems: &'a [Problem],
-    config_template: &PromptTemplate,
+    config: &PresampleConfig,
     renderer: &PromptRenderer,
     generator: &dyn Generator,
 ) -> (Vec<Ready<'a>>, Vec<SkippedProblem>) {
@@ -473,9 +479,15 @@ fn prepare<'a>(
         } else if problem.question.trim().is_empty() {
             Err("empty question".to_string())
         } else {
-            render(problem, config_template, renderer).and_then(|prompt| {
+            render(problem, &config.template, renderer).and_then(|prompt| {
+                // Prompt length is checked here, per problem, so an over-long one is skipped
+                // instead of aborting the batch it would land in.
                 generator
-                    .check_prompt(&Prompt::Text(prompt.clone()))
+                    .check_request(
+                        &Prompt::Text(prompt.clone()),
+                        &config.params,
+                        config.batch_size,
+                    )
                     .map(|()| prompt)
             })
         };

@@ -62,7 +62,7 @@ pub fn write_tiny_model(
 ) -> Result<ModelConfig, ModelError> {
     std::fs::create_dir_all(dir).map_err(|e| ModelError::Io {
         path: dir.to_path_buf(),
-        source: e,
+        error: e,
     })?;
     let tokenizer = char_tokenizer_json(alphabet);
     let vocab = tokenizer_vocab_len(&tokenizer);
@@ -80,7 +80,7 @@ pub fn write_tiny_model(
         let path = dir.join(name);
         std::fs::write(&path, text).map_err(|e| ModelError::Io {
             path: path.clone(),
-            source: e,
+            error: e,
         })
     };
     write("tokenizer.json", tokenizer)?;

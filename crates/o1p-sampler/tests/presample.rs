@@ -11,8 +11,8 @@ use o1p_sampler::presample::{
     PresampleConfig, ProblemReference, SAMPLES_FILE, SETTINGS_FILE, STATS_FILE, presample,
 };
 use o1p_sampler::{
-    GenerateError, Generated, Generator, NativeGenerator, PresampleError, Request, SamplingParams,
-    testing,
+    GenerateError, Generated, Generator, LengthLimits, NativeGenerator, PresampleError, Request,
+    SamplingParams, prefill_bytes, testing,
 };
 
 fn model_dir(root: &Path) -> PathBuf {
@@ -269,4 +269,95 @@ fn records_keep_the_generated_ids_with_their_eos_by_default() {
     let resumed = read(&cut);
     assert_eq!(resumed.len(), records.len());
     assert!(resumed[0].token_ids.is_none() && resumed.last().unwrap().token_ids.is_some());
+}
+
+/// A problem whose prompt plus `max_new_tokens` exceeds the model's context, or whose prefill
+/// would exceed the memory bound, is skipped with the reason; the others are sampled. Invalid
+/// sampling settings are refused before anything is written.
+#[test]
+fn over_long_prompts_are_skipped_and_bad_settings_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = model_dir(root.path());
+    let mut problems = problems();
+    let mut long = problems[0].clone();
+    long.id = "long".into();
+    long.question = "1+2".repeat(200);
+    problems.insert(2, long);
+    let native = NativeGenerator::from_dir(&dir, Backend::Flex, Precision::F32, 4).unwrap();
+    let defaults = native.limits().clone();
+    let cases = [
+        (
+            LengthLimits {
+                context: Some(150),
+                ..defaults.clone()
+            },
+            "context of 150 tokens (max_position_embeddings)",
+        ),
+        (
+            LengthLimits {
+                context: None,
+                memory_limit: prefill_bytes(defaults.heads, 4, 120),
+                ..defaults.clone()
+            },
+            "prefill attention",
+        ),
+    ];
+    for (i, (limits, reason)) in cases.into_iter().enumerate() {
+        let generator = NativeGenerator::from_dir(&dir, Backend::Flex, Precision::F32, 4)
+            .unwrap()
+            .with_limits(limits);
+        let out = root.path().join(format!("out-{i}"));
+        let summary =
+            presample(&problems, &PromptRenderer::Raw, &generator, &config(), &out).unwrap();
+        assert_eq!(summary.problems, 5);
+        assert_eq!(summary.skipped.len(), 1, "{:?}", summary.skipped);
+        assert_eq!(summary.skipped[0].problem_id, "long");
+        assert!(
+            summary.skipped[0].reason.contains(reason),
+            "{}",
+            summary.skipped[0].reason
+        );
+        assert_eq!(summary.written, 15);
+    }
+    // The default limits of the tiny model (context 2048) take every problem.
+    assert_eq!(defaults.context, Some(2048));
+
+    let bad = [
+        (
+            SamplingParams {
+                temperature: f32::NAN,
+                ..config().params
+            },
+            "temperature",
+        ),
+        (
+            SamplingParams {
+                top_p: 1.5,
+                ..config().params
+            },
+            "top_p",
+        ),
+        (
+            SamplingParams {
+                max_new_tokens: 0,
+                ..config().params
+            },
+            "max_new_tokens",
+        ),
+        (
+            SamplingParams {
+                stop_strings: vec![String::new()],
+                ..config().params
+            },
+            "stop",
+        ),
+    ];
+    for (params, key) in bad {
+        let out = root.path().join(format!("bad-{key}"));
+        let cfg = PresampleConfig { params, ..config() };
+        let err = presample(&problems, &PromptRenderer::Raw, &native, &cfg, &out).unwrap_err();
+        assert!(matches!(err, PresampleError::InvalidConfig(_)), "{err}");
+        assert!(err.to_string().contains(key), "{err}");
+        assert!(!out.join(SETTINGS_FILE).exists(), "nothing written");
+    }
 }

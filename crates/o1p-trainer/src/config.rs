@@ -472,6 +472,10 @@ impl TrainConfig {
                 problem,
             })
         };
+        // Every numeric key against its range first (key and range in the message).
+        if let Err(problem) = crate::ranges::check(self) {
+            return bad(problem);
+        }
         let o = &self.optim;
         if !(o.lr > 0.0 && o.lr.is_finite()) {
             return bad(format!("optim.lr must be a positive number, got {}", o.lr));

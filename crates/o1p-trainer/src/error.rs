@@ -7,12 +7,12 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum TrainError {
     /// Reading or writing a run file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A run config is invalid (unknown key, bad value, bad combination).
     #[error("{path}: {problem}")]
@@ -45,7 +45,7 @@ pub enum TrainError {
     },
     /// Sampling an on-policy round failed.
     #[error("on-policy sampling: {0}")]
-    Sample(#[from] o1p_sampler::PresampleError),
+    Sample(o1p_sampler::PresampleError),
     /// Nothing to train on.
     #[error("no training examples: {0}")]
     NoExamples(String),
@@ -59,10 +59,18 @@ pub enum TrainError {
     },
 }
 
+// By hand rather than `#[from]`, which would also make the error the `source()` of this one
+// and print its message twice in a `{:#}` chain (it is already part of this message).
+impl From<o1p_sampler::PresampleError> for TrainError {
+    fn from(e: o1p_sampler::PresampleError) -> Self {
+        TrainError::Sample(e)
+    }
+}
+
 /// Shorthand for results of this crate.
 pub type Result<T> = std::result::Result<T, TrainError>;
 
 pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> TrainError {
     let path = path.into();
-    move |source| TrainError::Io { path, source }
+    move |error| TrainError::Io { path, error }
 }

@@ -30,6 +30,7 @@ mod error;
 pub mod loss;
 pub mod on_policy;
 pub mod pool;
+mod ranges;
 mod run;
 pub mod schedule;
 mod train;

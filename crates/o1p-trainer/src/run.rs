@@ -24,6 +24,7 @@ const TOKENIZER_FILES: [&str; 3] = [
 
 /// Runs `config` end to end and returns the report; the trained model is in `<out>/model`.
 pub fn run(config: &TrainConfig, progress: bool) -> Result<TrainReport> {
+    crate::train::remove_stale_temporaries(&config.out)?;
     let backend: Backend = config.backend.parse()?;
     let device = backend.autodiff_device()?;
     let dtype = config.dtype.parse::<Precision>()?.dtype();

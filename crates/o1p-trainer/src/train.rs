@@ -636,6 +636,28 @@ fn reference_batch(
     lp.detach()
 }
 
+/// Removes what an interrupted run (killed, or out of disk space) left half-written in
+/// `run_dir`: `checkpoint.tmp/` (the checkpoint being written, never the complete
+/// `checkpoint/` or `checkpoint.old/`), and the temporary files of atomic writes in the run
+/// directory and in `model/`. Only this crate's own temporary names are touched; each
+/// removal is logged.
+pub(crate) fn remove_stale_temporaries(run_dir: &Path) -> Result<()> {
+    let mut removed = Vec::new();
+    let tmp = run_dir.join("checkpoint.tmp");
+    if tmp.is_dir() {
+        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+        removed.push(tmp);
+    }
+    removed.extend(o1p_data::remove_stale_temporaries(run_dir)?);
+    let model_dir = run_dir.join("model");
+    removed.extend(o1p_data::remove_stale_temporaries(&model_dir)?);
+    removed.extend(weights::remove_stale_temporaries(&model_dir)?);
+    for path in removed {
+        tracing::warn!(path = %path.display(), "removed a temporary left by an interrupted run");
+    }
+    Ok(())
+}
+
 /// Writes model, optimizer state and `state` (as `state.json`) to `run_dir/checkpoint`.
 pub(crate) fn save_checkpoint<S: Serialize>(
     model: &CausalLm,

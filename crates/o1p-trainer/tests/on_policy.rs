@@ -333,3 +333,40 @@ max_seq_len = 64
         "{err}"
     );
 }
+
+#[test]
+fn a_run_removes_the_temporaries_an_interrupted_run_left() {
+    let f = fixture("stale");
+    let out = tmp("stale-run");
+    // What a run killed (or out of disk space) while writing leaves behind.
+    let stale = [
+        out.join("checkpoint.tmp/model/model.safetensors"),
+        out.join(".run.toml.tmp-4242-0"),
+        out.join("model/model.safetensors.tmp"),
+        out.join("model/.config.json.tmp-4242-1"),
+    ];
+    for path in &stale {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"half-written").unwrap();
+    }
+    // Files that only look alike are not ours to delete.
+    let foreign = [out.join("notes.tmp"), out.join("model/.draft.tmp-x")];
+    for path in &foreign {
+        std::fs::write(path, b"keep").unwrap();
+    }
+    let text = format!(
+        "model = {:?}\nsamples = {:?}\nout = {:?}\ncheckpoint_every = 0\n[optim]\nlr = 1e-3\nbatch_size = 4\nmax_seq_len = 64\n",
+        f.model_dir, f.pool_dir, out
+    );
+    let config = TrainConfig::from_toml(&text, "run.toml").unwrap();
+    o1p_trainer::run(&config, false).unwrap();
+    assert!(!out.join("checkpoint.tmp").exists());
+    for path in &stale[1..] {
+        assert!(!path.exists(), "{} is still there", path.display());
+    }
+    for path in &foreign {
+        assert!(path.exists(), "{} was removed", path.display());
+    }
+    let (model, _, _) = load(&out.join("model"));
+    assert!(model.num_layers() > 0);
+}

@@ -63,12 +63,13 @@ use std::time::Instant;
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use o1p_data::{
-    ChatTemplate, FieldMapping, Format, GoldRule, OnBadItem, Problem, PromptRenderer,
+    ChatTemplate, FieldMapping, Format, GoldRule, LoadReport, OnBadItem, Problem, PromptRenderer,
     PromptTemplate, load_problems,
 };
 use o1p_model::{CausalLm, ModelConfig, Precision, Tokenizer};
 use o1p_reward::{GradeOptions, grade_sample};
-use o1p_sampler::{Completion, FinishReason, SamplingParams, generate};
+use o1p_sampler::presample::SkippedProblem;
+use o1p_sampler::{Completion, FinishReason, LengthLimits, SamplingParams, generate};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EvalError, Result};
@@ -171,6 +172,15 @@ impl Benchmark {
     /// Loads a problem file; the benchmark is named after the file stem. Bad records are
     /// skipped with a warning (as o1p-data's loader reports them), never fatal.
     pub fn load(path: impl AsRef<Path>, format: BenchmarkFormat) -> Result<Self> {
+        Self::load_with_report(path, format).map(|(benchmark, _)| benchmark)
+    }
+
+    /// [`Benchmark::load`], also returning the loader's report of the skipped records (the
+    /// `evaluate` example exits with status 2 when there are any, as `presample` does).
+    pub fn load_with_report(
+        path: impl AsRef<Path>,
+        format: BenchmarkFormat,
+    ) -> Result<(Self, LoadReport)> {
         let path = path.as_ref();
         let loaded = load_problems(path, &format.mapping(), OnBadItem::Skip)?;
         if !loaded.report.skipped.is_empty() {
@@ -180,7 +190,7 @@ impl Benchmark {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "benchmark".into());
-        Benchmark::new(name, loaded.problems)
+        Ok((Benchmark::new(name, loaded.problems)?, loaded.report))
     }
 }
 
@@ -328,7 +338,10 @@ impl EvalConfig {
             ));
         }
         self.prompt.validate()?;
-        self.decoding.validate()
+        self.decoding.validate()?;
+        sampling_params(&[], self)
+            .validate()
+            .map_err(|e| EvalError::InvalidConfig(e.to_string()))
     }
 
     /// The settings that determine the records, as stored in the meta file and compared on
@@ -356,6 +369,7 @@ pub struct EvalModel<'a> {
     model: &'a CausalLm,
     tokenizer: &'a Tokenizer,
     stop_ids: Vec<u32>,
+    max_positions: Option<usize>,
 }
 
 impl<'a> EvalModel<'a> {
@@ -367,7 +381,15 @@ impl<'a> EvalModel<'a> {
             model,
             tokenizer,
             stop_ids: tokenizer.special().stop_ids.clone(),
+            max_positions: None,
         }
+    }
+
+    /// Sets the model's context (`max_position_embeddings`): a problem whose prompt plus
+    /// `max_new_tokens` exceeds it is skipped with the reason instead of generated.
+    pub fn with_max_positions(mut self, max_positions: usize) -> Self {
+        self.max_positions = Some(max_positions);
+        self
     }
 
     /// Replaces the stop ids.
@@ -415,7 +437,8 @@ impl LoadedModel {
     /// The model under `label`. Stop ids: the tokenizer's, or config.json's eos ids when the
     /// tokenizer names none.
     pub fn as_eval(&self, label: impl Into<String>) -> EvalModel<'_> {
-        let m = EvalModel::new(label, &self.model, &self.tokenizer);
+        let m = EvalModel::new(label, &self.model, &self.tokenizer)
+            .with_max_positions(self.config.max_position_embeddings);
         if m.stop_ids.is_empty() {
             m.with_stop_ids(self.config.eos_token_ids.clone())
         } else {
@@ -440,6 +463,9 @@ pub struct BenchmarkRun {
     pub reused: usize,
     /// Records generated in this session.
     pub generated: usize,
+    /// Problems left out in this session, and why (a prompt longer than the model's context
+    /// with `max_new_tokens` added, or above the prefill memory bound).
+    pub skipped: Vec<SkippedProblem>,
 }
 
 impl BenchmarkRun {
@@ -453,6 +479,7 @@ impl BenchmarkRun {
             generated: 0,
             records,
             timing: None,
+            skipped: Vec::new(),
         }
     }
 }
@@ -600,7 +627,7 @@ fn read_meta(path: &Path) -> Result<Option<RunMeta>> {
             .map_err(|source| EvalError::Json {
                 path: path.to_path_buf(),
                 line: 1,
-                source,
+                error: source,
             }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(EvalError::io(path, e)),
@@ -747,10 +774,18 @@ pub fn evaluate_benchmark(
         benchmark.problems.len() * k,
     );
     progress.set_position(reused as u64);
+    let (prompts, skipped) = if pending.is_empty() {
+        (HashMap::new(), Vec::new())
+    } else {
+        encode_prompts(model, benchmark, config, &pending)?
+    };
+    let pending: Vec<(usize, usize)> = pending
+        .into_iter()
+        .filter(|(p, _)| prompts.contains_key(p))
+        .collect();
     let generated = pending.len();
     if !pending.is_empty() {
-        let prompts = encode_prompts(model, benchmark, config, &pending)?;
-        let params = sampling_params(model, config);
+        let params = sampling_params(&model.stop_ids, config);
         let seed = match config.decoding {
             Decoding::Greedy => 0,
             Decoding::Sample { seed, .. } => seed,
@@ -818,6 +853,7 @@ pub fn evaluate_benchmark(
         )),
         reused,
         generated,
+        skipped,
     })
 }
 
@@ -838,6 +874,7 @@ pub fn load_run(out_dir: impl AsRef<Path>, label: &str, benchmarks: &[&str]) -> 
                 generated: 0,
                 records,
                 timing,
+                skipped: Vec::new(),
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -880,7 +917,7 @@ pub fn rescore(
                 return Err(EvalError::Json {
                     path: path.to_path_buf(),
                     line: i + 1,
-                    source,
+                    error: source,
                 });
             }
         };
@@ -919,7 +956,7 @@ fn progress_bar(enabled: bool, prefix: String, total: usize) -> ProgressBar {
     bar
 }
 
-fn sampling_params(model: &EvalModel<'_>, config: &EvalConfig) -> SamplingParams {
+fn sampling_params(stop_ids: &[u32], config: &EvalConfig) -> SamplingParams {
     let (temperature, top_p, top_k) = match config.decoding {
         Decoding::Greedy => (0.0, 1.0, 0),
         Decoding::Sample {
@@ -934,19 +971,24 @@ fn sampling_params(model: &EvalModel<'_>, config: &EvalConfig) -> SamplingParams
         temperature,
         top_p,
         top_k,
-        stop_ids: model.stop_ids.clone(),
+        stop_ids: stop_ids.to_vec(),
         stop_strings: config.stop_strings.clone(),
     }
 }
 
+/// Prompt token ids by problem index.
+type PromptIds = HashMap<usize, Vec<u32>>;
+
 /// Token ids of the prompt of every problem that has pending samples, checked so that the
-/// sampler (which panics on an empty prompt) and the embedding never see a bad one.
+/// sampler (which panics on an empty prompt) and the embedding never see a bad one. A prompt
+/// that does not fit the model's context or the prefill memory bound is left out and
+/// returned as skipped, with the reason.
 fn encode_prompts(
     model: &EvalModel<'_>,
     benchmark: &Benchmark,
     config: &EvalConfig,
     pending: &[(usize, usize)],
-) -> Result<HashMap<usize, Vec<u32>>> {
+) -> Result<(PromptIds, Vec<SkippedProblem>)> {
     let tokenizer = model.tokenizer;
     let renderer = if config.chat_template {
         let source = tokenizer.chat_template().ok_or_else(|| {
@@ -965,9 +1007,15 @@ fn encode_prompts(
         PromptRenderer::Raw
     };
     let vocab = model.model.vocab_size();
+    let limits = LengthLimits::of_model(model.model, model.max_positions);
     let mut prompts = HashMap::new();
+    let mut skipped: Vec<SkippedProblem> = Vec::new();
     for &(p, _) in pending {
-        if prompts.contains_key(&p) {
+        if prompts.contains_key(&p)
+            || skipped
+                .last()
+                .is_some_and(|s| s.problem_id == benchmark.problems[p].id)
+        {
             continue;
         }
         let problem = &benchmark.problems[p];
@@ -989,9 +1037,18 @@ fn encode_prompts(
                  belong to this model?)"
             )));
         }
+        if let Err(e) = limits.check(ids.len(), config.max_new_tokens, config.batch_size) {
+            tracing::warn!(benchmark = %benchmark.name, problem = %problem.id, reason = %e,
+                "skipping problem");
+            skipped.push(SkippedProblem {
+                problem_id: problem.id.clone(),
+                reason: e.to_string(),
+            });
+            continue;
+        }
         prompts.insert(p, ids);
     }
-    Ok(prompts)
+    Ok((prompts, skipped))
 }
 
 fn score(

@@ -195,13 +195,13 @@ pub fn write_report(
 
     let mut json = serde_json::to_value(&report).map_err(|source| EvalError::Serialize {
         what: "report",
-        source,
+        error: source,
     })?;
     if let Some(obj) = json.as_object_mut() {
         let analysis_json =
             serde_json::to_value(&analysis).map_err(|source| EvalError::Serialize {
                 what: "analysis",
-                source,
+                error: source,
             })?;
         obj.insert("analysis".into(), analysis_json);
     }

@@ -32,11 +32,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use o1_pruner::data::fingerprint::{RunFingerprint, model_hash};
 use o1_pruner::data::{
     ChatTemplate, Format, OnBadItem, PromptRenderer, PromptTemplate, load_problems,
 };
 use o1_pruner::model::{self, Backend, Precision, Tokenizer};
-use o1_pruner::data::fingerprint::{RunFingerprint, model_hash};
 use o1_pruner::sampler::presample::{PresampleConfig, presample, remove_outputs};
 use o1_pruner::sampler::{
     Generator, HttpConfig, HttpGenerator, NativeGenerator, SamplingParams, SeedMode,
@@ -265,7 +265,8 @@ fn inputs(args: &Args) -> anyhow::Result<RunFingerprint> {
     fp.sources
         .insert("problems".into(), args.data.display().to_string());
     if let Some(model) = &args.model {
-        let hash = model_hash(model).with_context(|| format!("fingerprint of {}", model.display()))?;
+        let hash =
+            model_hash(model).with_context(|| format!("fingerprint of {}", model.display()))?;
         fp.set_from("model", hash, model);
     }
     if args.server.is_some() {

@@ -163,7 +163,10 @@ fn evaluate_binary_writes_the_report_and_resumes() {
         assert!(err.contains(field) && err.contains("--fresh"), "{err}");
         assert_eq!(results("base"), base_files, "{err}");
         assert_eq!(results("pruned"), pruned_files, "{err}");
-        assert_eq!(std::fs::read(out.join("report.json")).unwrap(), report_bytes);
+        assert_eq!(
+            std::fs::read(out.join("report.json")).unwrap(),
+            report_bytes
+        );
     };
     refused(invoke_with("base", &[]), "model (");
     let problems = common::demo_problems(5);
@@ -176,8 +179,14 @@ fn evaluate_binary_writes_the_report_and_resumes() {
     let fresh = invoke_with("base", &["--fresh"]);
     let stderr = String::from_utf8_lossy(&fresh.stderr);
     assert!(fresh.status.success(), "{stderr}");
-    assert!(stderr.contains("pruned / demo_test: 20 responses (0 reused)"), "{stderr}");
-    assert!(stderr.contains("base / demo_test: 20 responses (0 reused)"), "{stderr}");
+    assert!(
+        stderr.contains("pruned / demo_test: 20 responses (0 reused)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("base / demo_test: 20 responses (0 reused)"),
+        "{stderr}"
+    );
     common::write_problems(&data, &problems);
 
     // A bad flag combination fails with a message, not a panic.

@@ -65,9 +65,9 @@ fn files(out: &Path) -> Vec<Vec<u8>> {
         "presample.json",
         "fingerprint.json",
     ]
-        .iter()
-        .map(|f| std::fs::read(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}")))
-        .collect()
+    .iter()
+    .map(|f| std::fs::read(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}")))
+    .collect()
 }
 
 fn lines(path: &Path) -> usize {
@@ -189,7 +189,10 @@ fn reruns_with_other_inputs_are_refused_untouched_and_fresh_starts_over() {
 
     // --fresh removes the step's files (and nothing else) and makes them again.
     std::fs::write(out.join("notes.txt"), "mine").unwrap();
-    let o = command(&model, &data, &out).arg("--fresh").output().unwrap();
+    let o = command(&model, &data, &out)
+        .arg("--fresh")
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert_eq!(files(&out), expected);
     assert!(out.join("notes.txt").is_file());

@@ -147,7 +147,10 @@ fn other_settings_are_refused_and_chat_prompts_match_raw_ones() {
         ),
         "{err}"
     );
-    assert!(err.to_string().contains("max_new_tokens: 12 -> 20"), "{err}");
+    assert!(
+        err.to_string().contains("max_new_tokens: 12 -> 20"),
+        "{err}"
+    );
     assert!(err.to_string().contains("another --out"), "{err}");
 
     // The fixture's chat template renders a user turn as the demo's raw prompt.

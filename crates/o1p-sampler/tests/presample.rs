@@ -183,10 +183,12 @@ fn reruns_with_other_problems_or_without_a_fingerprint_are_refused_untouched() {
     assert!(err.contains("temperature: 1.0 -> 0.5"), "{err}");
     // Both deleted: samples of unknown origin are an error, not a fresh start.
     std::fs::remove_file(out.join(FINGERPRINT_FILE)).unwrap();
-    let err = presample(&problems(), &PromptRenderer::Raw, &generator, &hotter, &out)
-        .unwrap_err();
+    let err = presample(&problems(), &PromptRenderer::Raw, &generator, &hotter, &out).unwrap_err();
     assert!(
-        matches!(err, PresampleError::Data(DataError::MissingFingerprint { .. })),
+        matches!(
+            err,
+            PresampleError::Data(DataError::MissingFingerprint { .. })
+        ),
         "{err}"
     );
     // --fresh: the run's own files go, and the run starts over.

@@ -354,8 +354,17 @@ fn a_rerun_with_other_settings_or_pool_is_refused_untouched() {
     };
     let first = o1p_trainer::run(&config("1e-3", &f.pool_dir), false).unwrap();
     assert!(first.steps >= 2, "{first:?}");
-    let kept = ["run.toml", "model/model.safetensors", "train_report.json", "fingerprint.json"];
-    let snapshot = || -> Vec<Vec<u8>> { kept.iter().map(|p| std::fs::read(out.join(p)).unwrap()).collect() };
+    let kept = [
+        "run.toml",
+        "model/model.safetensors",
+        "train_report.json",
+        "fingerprint.json",
+    ];
+    let snapshot = || -> Vec<Vec<u8>> {
+        kept.iter()
+            .map(|p| std::fs::read(out.join(p)).unwrap())
+            .collect()
+    };
     let before = snapshot();
 
     let err = o1p_trainer::run(&config("2e-3", &f.pool_dir), false)
@@ -385,7 +394,10 @@ fn a_rerun_with_other_settings_or_pool_is_refused_untouched() {
     std::fs::remove_file(out.join("fingerprint.json")).unwrap();
     let err = o1p_trainer::run(&config("1e-3", &f.pool_dir), false).unwrap_err();
     assert!(
-        matches!(err, o1p_trainer::TrainError::Data(o1p_data::DataError::MissingFingerprint { .. })),
+        matches!(
+            err,
+            o1p_trainer::TrainError::Data(o1p_data::DataError::MissingFingerprint { .. })
+        ),
         "{err}"
     );
 
@@ -395,5 +407,9 @@ fn a_rerun_with_other_settings_or_pool_is_refused_untouched() {
     let again = o1p_trainer::run(&config("2e-3", &f.pool_dir), false).unwrap();
     assert_eq!(again.resumed_from, 0);
     assert!(out.join("notes.txt").is_file());
-    assert!(std::fs::read_to_string(out.join("run.toml")).unwrap().contains("lr = 0.002"));
+    assert!(
+        std::fs::read_to_string(out.join("run.toml"))
+            .unwrap()
+            .contains("lr = 0.002")
+    );
 }

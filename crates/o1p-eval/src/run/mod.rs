@@ -735,8 +735,7 @@ pub fn evaluate_benchmark(
     if let Some((hash, source)) = &model.model_hash {
         fingerprint.set_from("model", hash.clone(), source);
     }
-    let has_records = meta_file.exists()
-        || std::fs::metadata(&path).is_ok_and(|m| m.len() > 0);
+    let has_records = meta_file.exists() || std::fs::metadata(&path).is_ok_and(|m| m.len() > 0);
     fingerprint.check_or_record(&fingerprint_path(&path), has_records)?;
 
     let (mut writer, existing) = JsonlWriter::resume(&path)?;

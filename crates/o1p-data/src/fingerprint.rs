@@ -31,7 +31,8 @@
 //!
 //! `fields` are compared; `sources` (the paths the hashed inputs were read from) are shown in
 //! messages only, so a moved but unchanged model or data file still resumes. Settings are
-//! flattened into dotted names (`optim.lr`) and rendered as compact JSON (strings bare).
+//! flattened into dotted names (`optim.lr`) and rendered as compact JSON (strings bare, an f32
+//! widened by serde as its shortest f32 digits: `0.8`, not `0.800000011920929`).
 //!
 //! # Hashes
 //! - A file's content ([`file_hash`]): SHA-256 of every byte, `sha256:<64 hex>`.
@@ -209,6 +210,8 @@ impl RunFingerprint {
     /// assert_eq!(fp.fields["optim.lr"], "0.0001");
     /// assert_eq!(fp.fields["backend"], "flex");
     /// assert_eq!(fp.fields["stop"], r#"["a"]"#);
+    /// fp.settings("", &serde_json::json!({"temperature": 0.8f32, "top_p": 1.0f32})).unwrap();
+    /// assert_eq!((fp.fields["temperature"].as_str(), fp.fields["top_p"].as_str()), ("0.8", "1.0"));
     /// ```
     pub fn settings<T: Serialize + ?Sized>(
         &mut self,
@@ -334,6 +337,15 @@ fn flatten(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<String, S
         }
         serde_json::Value::String(s) => {
             out.insert(prefix.to_string(), s.clone());
+        }
+        // An f32 setting arrives widened to f64 (0.8 -> 0.800000011920929): shown as the f32
+        // it was. An f64 that is not exactly an f32 (lr 1e-4) keeps its own digits.
+        serde_json::Value::Number(n)
+            if n.as_f64()
+                .is_some_and(|x| !n.is_i64() && !n.is_u64() && f64::from(x as f32) == x) =>
+        {
+            let x = n.as_f64().unwrap_or_default() as f32;
+            out.insert(prefix.to_string(), format!("{x:?}"));
         }
         other => {
             out.insert(prefix.to_string(), other.to_string());

@@ -7,8 +7,13 @@
 //!     [--server URL [--server-model NAME] [--concurrency 8] [--grouped] [--server-token-ids]
 //!      [--api-key KEY] [--timeout 600]]
 //!     [--prompt-style auto|raw|chat] [--system TEXT | --no-system] [--user TEXT]
-//!     [--fast-solving] [--stop STRING]... [--keep-token-ids] [--no-progress] [--fresh]
+//!     [--fast-solving] [--stop STRING]... [--keep-token-ids | --no-token-ids] [--no-progress] [--fresh]
 //! ```
+//!
+//! Each record keeps the generated token ids, EOS included (the default; `--keep-token-ids` is
+//! accepted and changes nothing), so the trainer trains exactly what was generated, the stop
+//! included. `--no-token-ids` stores text only: the trainer then re-tokenizes each response
+//! and appends EOS where the sample ended on it.
 //!
 //! With `--server`, samples come from an OpenAI-compatible `/v1/completions` server (vLLM,
 //! SGLang, llama.cpp, or this project's `serve` example); `--model` is then optional and used
@@ -24,8 +29,9 @@
 //! Rerunning the same command after an interruption (even kill -9) resumes and ends with the
 //! same files as an uninterrupted run. A rerun with other settings, other problems (even under
 //! the same ids) or another model is refused before anything is written, naming each changed
-//! field; `--fresh` removes this step's files from `--out` and starts over. Exit status: 0 when every problem was sampled, 2 when
-//! some problems or data records were skipped (listed on stderr), 1 on an error.
+//! field; `--fresh` removes this step's files from `--out` and starts over. Exit status: 0 when
+//! every problem was sampled, 2 when some problems or data records were skipped (listed on
+//! stderr), 1 on an error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -107,7 +113,7 @@ struct Args {
     #[arg(long, default_value_t = 600)]
     timeout: u64,
     /// With --server: ask for the generated token ids (vLLM 0.10.2+, the `serve` example), so
-    /// `--keep-token-ids` stores what the server generated, EOS included.
+    /// the records store what the server generated, EOS included.
     #[arg(long)]
     server_token_ids: bool,
     /// How prompts become text.
@@ -128,9 +134,12 @@ struct Args {
     /// Stop string (repeatable).
     #[arg(long)]
     stop: Vec<String>,
-    /// Store generated token ids in each record.
-    #[arg(long)]
+    /// Store generated token ids in each record (the default; kept for older scripts).
+    #[arg(long, conflicts_with = "no_token_ids")]
     keep_token_ids: bool,
+    /// Store only the response text, not the generated token ids (the trainer re-tokenizes it).
+    #[arg(long)]
+    no_token_ids: bool,
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
@@ -190,7 +199,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         batch_size: args.batch_size,
         template,
-        keep_token_ids: args.keep_token_ids,
+        // `--keep-token-ids` is the default; the two flags conflict.
+        keep_token_ids: args.keep_token_ids || !args.no_token_ids,
         progress: !args.no_progress,
         fingerprint: inputs(&args)?,
         ..Default::default()

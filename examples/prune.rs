@@ -30,7 +30,8 @@ struct Args {
     /// TOML run config.
     #[arg(long, conflicts_with = "preset")]
     config: Option<PathBuf>,
-    /// A preset instead of a config file: marco-o1-7b, qwq-32b, demo.
+    /// A preset instead of a config file: marco-o1-7b, qwq-32b, demo, or one of the paper's
+    /// baselines: marco-o1-7b-sft, marco-o1-7b-dpo, qwq-32b-sft, qwq-32b-dpo.
     #[arg(long, requires_all = ["model", "samples", "out"])]
     preset: Option<String>,
     /// Model directory (with --preset).

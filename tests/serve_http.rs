@@ -133,7 +133,8 @@ fn http_generator_against_the_serve_example() {
         other => panic!("{other:?}"),
     }
 
-    // Pre-sampling through the server writes exactly what pre-sampling in process writes.
+    // Pre-sampling through the server writes exactly what pre-sampling in process writes
+    // (text only here: the server is not asked for ids).
     let problems = demo::generate_problems(4, 5, &demo::DemoConfig::default());
     let cfg = PresampleConfig {
         k: 3,
@@ -143,6 +144,7 @@ fn http_generator_against_the_serve_example() {
         },
         batch_size: 4,
         template: demo::prompt_template(),
+        keep_token_ids: false,
         progress: false,
         ..Default::default()
     };

@@ -33,12 +33,24 @@ enum Value {
     Set(Vec<Value>),
     Matrix(Vec<Vec<Value>>),
     Equation(String, String),
+    /// `x \le 5`, `0 < f(x) < 1`: the sides and the relations between them.
+    Relation(Vec<String>, Vec<RelOp>),
     Expr {
         expr: Expr,
         literal: Option<String>,
         percent: bool,
     },
     Text(String),
+}
+
+/// An order relation or `\ne` between two sides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RelOp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Ne,
 }
 
 /// Whether `answer` is equivalent to `gold`. An empty or missing answer (or gold) is never
@@ -266,6 +278,26 @@ fn is_wordy(s: &str) -> bool {
     false
 }
 
+/// The items of a bare list, split at every top-level separator (`,`, `;`, ` or `,
+/// ` and `); one item if there is none or an item would be empty.
+fn list_items(s: &str) -> Vec<String> {
+    let mut items = vec![s.to_string()];
+    for sep in [",", ";", " or ", " and "] {
+        let mut next = Vec::with_capacity(items.len());
+        for item in &items {
+            next.extend(split_top(item, sep));
+            if next.len() > MAX_ELEMENTS + 1 {
+                break;
+            }
+        }
+        items = next;
+    }
+    if items.iter().any(|p| p.trim().is_empty()) {
+        return vec![s.to_string()];
+    }
+    items
+}
+
 fn parse_elems(parts: &[String], depth: usize) -> Option<Vec<Value>> {
     if parts.len() > MAX_ELEMENTS {
         return None;
@@ -285,6 +317,223 @@ fn split_equation(s: &str) -> Option<(String, String)> {
     let lhs = parts[0].trim().to_string();
     let rhs = parts[parts.len() - 1].trim().to_string();
     Some((lhs, rhs))
+}
+
+/// The rows of a matrix written with `pmatrix`, `bmatrix`, ... or `\left[\begin{array}{cc}
+/// ... \end{array}\right]` (normalised to `[\begin{array}...]`), also inside parentheses.
+fn matrix_body(s: &str) -> Option<&str> {
+    let mut s = s.trim();
+    if let Some((_, inner, _)) = outer_brackets(s)
+        && inner.trim_start().starts_with("\\begin{")
+    {
+        s = inner.trim();
+    }
+    for env in [
+        "pmatrix", "bmatrix", "matrix", "vmatrix", "Bmatrix", "array",
+    ] {
+        let begin = format!("\\begin{{{env}}}");
+        let end = format!("\\end{{{env}}}");
+        if let Some(inner) = s
+            .strip_prefix(begin.as_str())
+            .and_then(|r| r.strip_suffix(end.as_str()))
+        {
+            if env == "array" {
+                // The column specification `{cc}`.
+                let inner = inner.trim_start();
+                let close = inner
+                    .starts_with('{')
+                    .then(|| crate::normalize::matching_brace(inner, 0))
+                    .flatten()?;
+                return Some(&inner[close..]);
+            }
+            return Some(inner);
+        }
+    }
+    None
+}
+
+/// Splits `0 < f(x) \le 1` at its top-level relations. `None` without one.
+fn split_relation(s: &str) -> Option<(Vec<String>, Vec<RelOp>)> {
+    let b = s.as_bytes();
+    let (mut depth, mut start, mut i) = (0i64, 0usize, 0usize);
+    let (mut sides, mut ops) = (Vec::new(), Vec::new());
+    while i < b.len() {
+        let (op, len) = match b[i] {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                (None, 1)
+            }
+            b')' | b']' | b'}' => {
+                depth -= 1;
+                (None, 1)
+            }
+            b'<' => (Some(RelOp::Lt), 1),
+            b'>' => (Some(RelOp::Gt), 1),
+            b'\\' => {
+                let name: String = s[i + 1..]
+                    .chars()
+                    .take_while(char::is_ascii_alphabetic)
+                    .collect();
+                let op = match name.as_str() {
+                    "le" => Some(RelOp::Le),
+                    "ge" => Some(RelOp::Ge),
+                    "ne" => Some(RelOp::Ne),
+                    _ => None,
+                };
+                (op, 1 + name.len().max(1))
+            }
+            _ => (None, 1),
+        };
+        if let Some(op) = op
+            && depth == 0
+        {
+            sides.push(s[start..i].trim().to_string());
+            ops.push(op);
+            start = i + len;
+        }
+        i += len;
+    }
+    if ops.is_empty() || ops.len() > 2 {
+        return None;
+    }
+    sides.push(s[start..].trim().to_string());
+    sides.iter().all(|p| !p.is_empty()).then_some((sides, ops))
+}
+
+/// A relation read as the interval of its one unknown: `0 < f(x) \le 1` is `(0, 1]`,
+/// `x \ge 5` is `[5, \infty)`.
+fn relation_interval(sides: &[String], ops: &[RelOp]) -> Option<(String, Value)> {
+    let interval = |lo: &str, lc: bool, hi: &str, rc: bool| -> Option<Value> {
+        Some(Value::Interval {
+            left_closed: lc,
+            lo: Box::new(side(lo)?),
+            hi: Box::new(side(hi)?),
+            right_closed: rc,
+        })
+    };
+    let below = |op: RelOp| matches!(op, RelOp::Lt | RelOp::Le);
+    let above = |op: RelOp| matches!(op, RelOp::Gt | RelOp::Ge);
+    let closed = |op: RelOp| matches!(op, RelOp::Le | RelOp::Ge);
+    match (sides, ops) {
+        ([lo, x, hi], &[a, b]) if below(a) && below(b) => {
+            Some((canonical(x), interval(lo, closed(a), hi, closed(b))?))
+        }
+        ([hi, x, lo], &[a, b]) if above(a) && above(b) => {
+            Some((canonical(x), interval(lo, closed(b), hi, closed(a))?))
+        }
+        ([l, r], &[op]) if op != RelOp::Ne && (is_name(l) || is_name(r)) => {
+            let (x, bound, op) = if is_name(l) {
+                (l, r, op)
+            } else {
+                let flipped = match op {
+                    RelOp::Lt => RelOp::Gt,
+                    RelOp::Le => RelOp::Ge,
+                    RelOp::Gt => RelOp::Lt,
+                    RelOp::Ge => RelOp::Le,
+                    RelOp::Ne => RelOp::Ne,
+                };
+                (r, l, flipped)
+            };
+            let v = if below(op) {
+                interval("-\\infty", false, bound, closed(op))?
+            } else {
+                interval(bound, closed(op), "\\infty", false)?
+            };
+            Some((canonical(x), v))
+        }
+        _ => None,
+    }
+}
+
+/// Two relations between two sides: the same region when `rhs - lhs` (oriented so that
+/// it is positive) is a positive multiple of the other's, with the same strictness
+/// (`5 \ge x` is `x \le 5`, `-x > -1` is `x < 1`).
+fn relations_equal(a: (&[String], &[RelOp]), b: (&[String], &[RelOp])) -> bool {
+    let oriented = |sides: &[String], op: RelOp| -> Option<(Expr, RelOp)> {
+        let (l, r) = (expr::parse(&sides[0]).ok()?, expr::parse(&sides[1]).ok()?);
+        Some(match op {
+            RelOp::Lt | RelOp::Le => (Expr::Sum(vec![(false, r), (true, l)]), op),
+            RelOp::Gt => (Expr::Sum(vec![(false, l), (true, r)]), RelOp::Lt),
+            RelOp::Ge => (Expr::Sum(vec![(false, l), (true, r)]), RelOp::Le),
+            RelOp::Ne => (Expr::Sum(vec![(false, l), (true, r)]), RelOp::Ne),
+        })
+    };
+    match (a, b) {
+        ((sa, [oa]), (sb, [ob])) => {
+            let (Some((da, ka)), Some((db, kb))) = (oriented(sa, *oa), oriented(sb, *ob)) else {
+                return false;
+            };
+            let rel = if ka == RelOp::Ne {
+                Relation::Proportional
+            } else {
+                Relation::PositiveMultiple
+            };
+            ka == kb && expr::compare(&da, &db, EXACT_TOL, rel)
+        }
+        ((sa, oa), (sb, ob)) => match (relation_interval(sa, oa), relation_interval(sb, ob)) {
+            (Some((xa, ia)), Some((xb, ib))) => xa == xb && values_equal(&ia, &ib, 1),
+            _ => false,
+        },
+    }
+}
+
+/// A left-hand side that labels the answer rather than constraining it: a name (`x`,
+/// `f(x)`), a tuple of names (`(p, q)`), or a product or ratio of letters without digits
+/// or sums (`AB`, `\frac{NO}{BO}`, `S_{MBCN}:S`).
+fn is_label(s: &str) -> bool {
+    let s = s.trim();
+    if is_name(s) {
+        return true;
+    }
+    if let Some(('(', inner, ')')) = outer_brackets(s) {
+        let parts = split_top(inner, ",");
+        return parts.len() >= 2 && parts.iter().all(|p| is_name(p));
+    }
+    // Digits in subscripts (`V_{1}:V_{2}`) are part of names.
+    let mut plain = Vec::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'_' {
+            i += 1;
+            if b.get(i) == Some(&b'{') {
+                while i < b.len() && b[i] != b'}' {
+                    i += 1;
+                }
+            }
+            i += 1;
+            continue;
+        }
+        plain.push(b[i]);
+        i += 1;
+    }
+    s.len() <= 32
+        && plain.iter().any(u8::is_ascii_alphabetic)
+        && !plain.iter().any(u8::is_ascii_digit)
+        && !plain
+            .iter()
+            .skip(1)
+            .any(|c| matches!(c, b'+' | b'-' | b',' | b' '))
+}
+
+/// An expression without unknowns (`8! - 1260 - 6720`).
+fn is_constant(s: &str) -> bool {
+    expr::parse(s).is_ok_and(|e| {
+        let mut vars = std::collections::BTreeSet::new();
+        e.vars(&mut vars);
+        vars.is_empty()
+    })
+}
+
+/// An expression that parses and has unknowns (`a + 3z`). A left side that does not parse
+/// or takes a remainder (`3^{105} \mod 11`, `4^105 mod 7`) is taken for a computation.
+fn has_unknowns(s: &str) -> bool {
+    !s.contains("mod")
+        && expr::parse(s).is_ok_and(|e| {
+            let mut vars = std::collections::BTreeSet::new();
+            e.vars(&mut vars);
+            !vars.is_empty()
+        })
 }
 
 /// `x`, `y_1`, `a_{n}`, `\theta`, `f(x)`: a left-hand side that only names the answer.
@@ -314,11 +563,21 @@ fn parse_value(s: &str, depth: usize) -> Option<Value> {
     if let Some(c) = choice_letter(s) {
         return Some(Value::Choice(c));
     }
+    // `x = 1/3 \approx 0.33`: the exact value before the approximation; `x \approx 11`
+    // states the value.
+    if let Some(i) = s.find("\\approx") {
+        let head = &s[..i];
+        if split_top(head, "=").len() > 1 {
+            return parse_value(head, depth + 1);
+        }
+        return parse_value(&s.replacen("\\approx", "=", 1), depth + 1);
+    }
     if s == "\\emptyset" || s == "\\{\\}" {
         return Some(Value::Set(Vec::new()));
     }
-    // Plus-minus: 2 \pm \sqrt{3} is the set of both.
+    // Plus-minus: 2 \pm \sqrt{3} is the set of both (`\pmod` is not a plus-minus).
     if let Some((a, b)) = s.split_once("\\pm")
+        && !b.starts_with(|c: char| c.is_ascii_alphabetic())
         && !b.contains("\\pm")
     {
         let plus = format!("{a}+{b}");
@@ -348,12 +607,7 @@ fn parse_value(s: &str, depth: usize) -> Option<Value> {
         return Some(Value::Set(parse_elems(&parts, depth)?));
     }
     // Matrices and vectors.
-    for env in ["pmatrix", "bmatrix", "matrix", "vmatrix", "Bmatrix"] {
-        let begin = format!("\\begin{{{env}}}");
-        let end = format!("\\end{{{env}}}");
-        if let Some(inner) = s
-            .strip_prefix(begin.as_str())
-            .and_then(|r| r.strip_suffix(end.as_str()))
+    if let Some(inner) = matrix_body(s) {
         {
             let rows: Vec<&str> = inner
                 .split("\\\\")
@@ -370,9 +624,19 @@ fn parse_value(s: &str, depth: usize) -> Option<Value> {
             return Some(Value::Matrix(out));
         }
     }
-    // Tuples and intervals.
+    // `{1, 2, 3}` written without the escapes.
+    if s.starts_with('{') && crate::normalize::matching_brace(s, 0) == Some(s.len()) {
+        let parts = split_top(&s[1..s.len() - 1], ",");
+        if parts.len() >= 2 {
+            return Some(Value::Set(parse_elems(&parts, depth)?));
+        }
+    }
+    // Tuples and intervals; `(0;-2;6)` is a tuple too.
     if let Some((open, inner, close)) = outer_brackets(s) {
-        let parts = split_top(inner, ",");
+        let mut parts = split_top(inner, ",");
+        if parts.len() == 1 && open == '(' && close == ')' {
+            parts = split_top(inner, ";");
+        }
         if parts.len() >= 2 {
             let elems = parse_elems(&parts, depth)?;
             if open == '(' && close == ')' || parts.len() != 2 {
@@ -397,15 +661,16 @@ fn parse_value(s: &str, depth: usize) -> Option<Value> {
             percent: false,
         });
     }
-    // Bare lists: "1, 2, 3", "x = 1 or x = 2", "3 and 4".
-    for sep in [",", ";", " or ", " and "] {
-        let parts = split_top(s, sep);
-        if parts.len() > 1 && parts.iter().all(|p| !p.trim().is_empty()) {
-            return Some(Value::Set(parse_elems(&parts, depth)?));
-        }
+    // Bare lists: "1, 2, 3", "x = 1 or x = 2", "3 and 4", "21, 16 or 11".
+    let parts = list_items(s);
+    if parts.len() > 1 {
+        return Some(Value::Set(parse_elems(&parts, depth)?));
     }
     if let Some((lhs, rhs)) = split_equation(s) {
         return Some(Value::Equation(lhs, rhs));
+    }
+    if let Some((sides, ops)) = split_relation(s) {
+        return Some(Value::Relation(sides, ops));
     }
     if let Some(m) = plain_mixed_number(s)
         && let Ok(e) = expr::parse(&m)
@@ -442,9 +707,10 @@ fn scaled(e: &Expr, by: f64) -> Expr {
     Expr::Prod(vec![(false, e.clone()), (false, Expr::Num(by, false))])
 }
 
-/// Parses one side of an equation (or a string) as an expression.
+/// Parses one side of an equation or relation, with room for a little structure (the
+/// tuple of `(p, q) = (3, 2)`). Sides are strict substrings, so this always terminates.
 fn side(s: &str) -> Option<Value> {
-    parse_value(s, MAX_NESTING)
+    parse_value(s, MAX_NESTING / 2)
 }
 
 fn values_equal(a: &Value, b: &Value, depth: usize) -> bool {
@@ -522,10 +788,35 @@ fn values_equal(a: &Value, b: &Value, depth: usize) -> bool {
                 _ => false,
             }
         }
+        (Value::Relation(sa, oa), Value::Relation(sb, ob)) => relations_equal((sa, oa), (sb, ob)),
+        (Value::Relation(sides, ops), other @ Value::Interval { .. })
+        | (other @ Value::Interval { .. }, Value::Relation(sides, ops)) => {
+            relation_interval(sides, ops).is_some_and(|(_, i)| eq(&i, other))
+        }
+        // `(0, 1)` is also the open interval.
+        (Value::Relation(sides, ops), Value::Tuple(t))
+        | (Value::Tuple(t), Value::Relation(sides, ops))
+            if t.len() == 2 =>
+        {
+            let open = Value::Interval {
+                left_closed: false,
+                lo: Box::new(t[0].clone()),
+                hi: Box::new(t[1].clone()),
+                right_closed: false,
+            };
+            relation_interval(sides, ops).is_some_and(|(_, i)| eq(&i, &open))
+        }
         (Value::Equation(l, r), other) | (other, Value::Equation(l, r)) => {
-            // "x = 5" against "5": the left side names the answer. Otherwise the right side
-            // is the result ("8! - 1260 - 6720 = 120"), unless it is the name ("5 = x").
-            let value = if is_name(r) && !is_name(l) { l } else { r };
+            // "x = 5", "(p, q) = (3, 2)", "AB = 4" against the value: one side labels the
+            // answer. "8! - 1260 - 6720 = 120": a computation, the right side is the result.
+            // "a + 3z = 0" is an equation, not the number 0.
+            let value = match (is_label(l), is_label(r)) {
+                (true, false) => r,
+                (false, true) => l,
+                (true, true) => r,
+                (false, false) if is_constant(r) && !has_unknowns(l) => r,
+                (false, false) => return false,
+            };
             side(value).is_some_and(|v| eq(&v, other))
         }
         _ => false,

@@ -1008,6 +1008,9 @@ pub(crate) enum Relation {
     Equal,
     /// `a == k * b` for one non-zero constant `k` (two equations of the same curve).
     Proportional,
+    /// `a == k * b` for one positive constant `k` (two inequalities `b > 0` of the same
+    /// region).
+    PositiveMultiple,
 }
 
 /// Number of sample points for expressions with variables.
@@ -1048,7 +1051,7 @@ pub(crate) fn compare(a: &Expr, b: &Expr, tol: f64, rel: Relation) -> bool {
                     return false;
                 }
             }
-            Relation::Proportional => {
+            Relation::Proportional | Relation::PositiveMultiple => {
                 if vb.abs() < 1e-9 {
                     if va.abs() > 1e-6 {
                         return false;
@@ -1067,7 +1070,12 @@ pub(crate) fn compare(a: &Expr, b: &Expr, tol: f64, rel: Relation) -> bool {
             }
         }
     }
-    valid >= MIN_VALID && (rel == Relation::Equal || ratio.is_some_and(|r| r.abs() > 1e-9))
+    valid >= MIN_VALID
+        && match rel {
+            Relation::Equal => true,
+            Relation::Proportional => ratio.is_some_and(|r| r.abs() > 1e-9),
+            Relation::PositiveMultiple => ratio.is_some_and(|r| r.is_real() && r.re > 1e-9),
+        }
 }
 
 #[cfg(test)]

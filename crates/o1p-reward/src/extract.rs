@@ -5,8 +5,12 @@
 //!    default, the first one with [`BoxedPolicy::First`] (the O1-Pruner reference code's
 //!    behaviour). If the chosen box is never closed, nothing is extracted (the reason says
 //!    truncated or unbalanced) rather than falling back to an earlier, intermediate box.
+//!    Boxes right before the last one that are only joined to it by "and", commas or spacing
+//!    (`\boxed{1} and \boxed{2}`) are one answer, `1, 2`. A final answer stated after the
+//!    last box ("... The final answer is $10,455$.") wins over it.
 //! 2. Minerva style "Final Answer: The final answer is X. I hope it is correct." and any
-//!    "final answer is X".
+//!    "final answer is X"; in a prose sentence, the value after its last "is"
+//!    ("The largest $n$ is 34.").
 //! 3. GSM8K style "#### X".
 //! 4. "The answer is X" / "Answer: X".
 //! 5. Optionally ([`GradeOptions::last_number_fallback`]), the last `$...$` math span or
@@ -132,12 +136,24 @@ pub fn extract_with_source(
             e
         }
     };
-    match boxed(response, opts.boxed) {
-        Some(Ok(a)) => return nonempty(a).map(|a| (a, AnswerSource::Boxed)),
+    let final_phrase = final_answer_phrase(response);
+    match boxed_answer(response, opts.boxed) {
+        Some(Ok((a, end))) => {
+            // "... \boxed{255} ... Final Answer: The final answer is $10,455$.": a final
+            // answer stated after the last box is the final answer.
+            if opts.boxed == BoxedPolicy::Last
+                && let Some((at, v)) = &final_phrase
+                && *at >= end
+                && !looks_like_prose(v)
+            {
+                return nonempty(v.clone()).map(|a| (a, AnswerSource::FinalAnswer));
+            }
+            return nonempty(a).map(|a| (a, AnswerSource::Boxed));
+        }
         Some(Err(e)) => return Err(cut(e)),
         None => {}
     }
-    if let Some(a) = after_phrase(response, "final answer is") {
+    if let Some((_, a)) = final_phrase {
         return nonempty(a).map(|a| (a, AnswerSource::FinalAnswer));
     }
     if let Some(idx) = response.rfind("####") {
@@ -196,12 +212,107 @@ const BOX_COMMANDS: [&str; 2] = ["\\boxed", "\\fbox"];
 
 /// Finds the chosen box: `None` if there is none, `Some(Err)` if it is never closed.
 fn boxed(text: &str, policy: BoxedPolicy) -> Option<Result<String, NoAnswer>> {
+    box_at(text, text.len(), policy).map(|r| r.map(|(_, content, _)| content))
+}
+
+/// Most boxes joined into one answer (`\boxed{1} and \boxed{2}`).
+const MAX_JOINED_BOXES: usize = 64;
+
+/// The final boxed answer and the byte offset where it ends. With [`BoxedPolicy::Last`],
+/// boxes right before the last one that are only joined to it by "and", commas, spacing or
+/// math delimiters (`\boxed{(2, 2)} \quad \text{and} \quad \boxed{(6, 2)}`) are one
+/// answer, their contents listed with commas; boxes separated by other words are
+/// intermediate results and stay out.
+pub(crate) fn boxed_answer(
+    text: &str,
+    policy: BoxedPolicy,
+) -> Option<Result<(String, usize), NoAnswer>> {
+    let (start, last, end) = match box_at(text, text.len(), policy)? {
+        Ok(found) => found,
+        Err(e) => return Some(Err(e)),
+    };
+    if policy == BoxedPolicy::First {
+        return Some(Ok((last, end)));
+    }
+    let mut parts = vec![last];
+    let mut next = start;
+    while parts.len() < MAX_JOINED_BOXES {
+        let Some(Ok((s, content, e))) = box_at(text, next, BoxedPolicy::Last) else {
+            break;
+        };
+        if e > next || !joins_boxes(&text[e..next]) {
+            break;
+        }
+        parts.push(content);
+        next = s;
+    }
+    parts.reverse();
+    Some(Ok((parts.join(", "), end)))
+}
+
+/// Whether the text between two boxes only joins them: nothing but punctuation, spacing
+/// and delimiters (`\boxed{1}, \boxed{2}`), or an "and" / "or" with at most three other
+/// words (`\text{ for part (a) and }`). A sentence end or other words ("first \boxed{1},
+/// finally \boxed{2}") separate an intermediate result from the answer.
+fn joins_boxes(gap: &str) -> bool {
+    if gap.len() > 80 {
+        return false;
+    }
+    let mut plain = String::with_capacity(gap.len());
+    let b = gap.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' {
+            let mut j = i + 1;
+            while j < b.len() && b[j].is_ascii_alphabetic() {
+                j += 1;
+            }
+            if j == i + 1 && j < b.len() {
+                j += 1; // \( \) \[ \] \, \\
+            }
+            plain.push(' ');
+            i = j;
+            continue;
+        }
+        let c = gap[i..].chars().next().unwrap_or(' ');
+        plain.push(if matches!(c, '$' | '{' | '}' | '&') {
+            ' '
+        } else {
+            c
+        });
+        i += c.len_utf8();
+    }
+    // A sentence end or a blank line (a new paragraph) separates results.
+    if plain.contains(". ") || plain.trim_end().ends_with('.') || plain.contains("\n\n") {
+        return false;
+    }
+    let mut joined = false;
+    let mut others = 0;
+    for w in plain.split(|c: char| c.is_whitespace() || c == ',') {
+        match w.to_ascii_lowercase().as_str() {
+            "" => {}
+            "and" | "or" => joined = true,
+            _ => others += 1,
+        }
+    }
+    others == 0 || (joined && others <= 3)
+}
+
+/// The box found searching from `before` (backwards for [`BoxedPolicy::Last`], forwards
+/// from the start for [`BoxedPolicy::First`]): its start, content and end. `None` if there
+/// is none, `Some(Err)` if it is never closed.
+fn box_at(
+    text: &str,
+    before: usize,
+    policy: BoxedPolicy,
+) -> Option<Result<(usize, String, usize), NoAnswer>> {
+    let text_before = &text[..before];
     let found = BOX_COMMANDS
         .iter()
         .filter_map(|cmd| {
             let idx = match policy {
-                BoxedPolicy::Last => text.rfind(cmd),
-                BoxedPolicy::First => text.find(cmd),
+                BoxedPolicy::Last => text_before.rfind(cmd),
+                BoxedPolicy::First => text_before.find(cmd),
             }?;
             Some((idx, idx + cmd.len()))
         })
@@ -221,13 +332,13 @@ fn boxed(text: &str, policy: BoxedPolicy) -> Option<Result<String, NoAnswer>> {
                 }
             }
         });
-    let (_, after) = found?;
+    let (start, after) = found?;
     let rest = &text[after..];
     let skip = rest.len() - rest.trim_start().len();
     let open = after + skip;
     match text.as_bytes().get(open) {
         Some(b'{') => Some(match matching_brace(text, open) {
-            Some(close) => Ok(text[open + 1..close - 1].to_string()),
+            Some(close) => Ok((start, text[open + 1..close - 1].to_string(), close)),
             None => Err(NoAnswer::UnbalancedBraces),
         }),
         None => Some(Err(NoAnswer::UnbalancedBraces)),
@@ -237,7 +348,12 @@ fn boxed(text: &str, policy: BoxedPolicy) -> Option<Result<String, NoAnswer>> {
                 .chars()
                 .take_while(|c| !c.is_whitespace() && *c != '$')
                 .collect();
-            Some(Ok(word.trim_end_matches(['.', ',']).to_string()))
+            let end = open + word.len();
+            Some(Ok((
+                start,
+                word.trim_end_matches(['.', ',']).to_string(),
+                end,
+            )))
         }
         // `\boxedx`: another command, not a box.
         Some(_) => None,
@@ -247,9 +363,38 @@ fn boxed(text: &str, policy: BoxedPolicy) -> Option<Result<String, NoAnswer>> {
 /// The value after the last occurrence of `phrase` (ASCII case-insensitive).
 fn after_phrase(text: &str, phrase: &str) -> Option<String> {
     let idx = rfind_ascii_ci(text, phrase)?;
-    let rest = text[idx + phrase.len()..].trim_start_matches([' ', ':', '\t']);
+    let rest = text[idx + phrase.len()..].trim_start_matches([' ', ':', '\t', '*']);
     let v = take_value(rest);
     if v.trim().is_empty() { None } else { Some(v) }
+}
+
+/// "Final Answer: The volume of $ABCDEFGH$ is 120." / "The final answer is $10,455$.":
+/// where the last "final answer" starts and the value it states.
+fn final_answer_phrase(text: &str) -> Option<(usize, String)> {
+    let idx = rfind_ascii_ci(text, "final answer")?;
+    let mut rest = text[idx + "final answer".len()..].trim_start_matches([' ', ':', '\t', '*']);
+    if rest.len() >= 2
+        && rest.as_bytes()[..2].eq_ignore_ascii_case(b"is")
+        && rest
+            .as_bytes()
+            .get(2)
+            .is_none_or(|c| !c.is_ascii_alphanumeric())
+    {
+        rest = &rest[2..];
+    } else if !text[..idx].to_ascii_lowercase().ends_with("the ")
+        && rest.bytes().next().is_some_and(|c| c.is_ascii_lowercase())
+    {
+        // "... which is my final answer to ..." is not a statement of the answer.
+        return None;
+    }
+    // "The final answer is:\n\n$$0$$": the value may start on a later line.
+    let v =
+        take_value(rest.trim_start_matches(|c: char| c.is_whitespace() || c == ':' || c == '*'));
+    if v.trim().is_empty() {
+        None
+    } else {
+        Some((idx, v))
+    }
 }
 
 fn rfind_ascii_ci(hay: &str, needle: &str) -> Option<usize> {
@@ -276,6 +421,11 @@ fn take_value(rest: &str) -> String {
     let sentence = cut_sentence(line);
     let v = clean_value(sentence);
     if looks_like_prose(&v) {
+        // "The largest $n$ is 34": the value follows the last "is" / "=", not the first
+        // math span (which names what is asked).
+        if let Some(stated) = stated_value(sentence) {
+            return stated;
+        }
         if let Some(span) = first_math_span(sentence) {
             return span;
         }
@@ -284,6 +434,35 @@ fn take_value(rest: &str) -> String {
         }
     }
     v
+}
+
+/// The value after the last " is " / " are " / " equals " / " = " of a prose sentence, if
+/// what follows is a math span or a number rather than more prose.
+fn stated_value(sentence: &str) -> Option<String> {
+    let at = [" is ", " are ", " equals ", " = "]
+        .iter()
+        .filter_map(|w| rfind_ascii_ci(sentence, w).map(|i| i + w.len()))
+        .max()?;
+    let rest = sentence[at..].trim_start();
+    for (open, close) in [("$$", "$$"), ("$", "$"), ("\\(", "\\)")] {
+        if let Some(body) = rest.strip_prefix(open)
+            && let Some(end) = body.find(close)
+        {
+            let v = body[..end].trim();
+            return (!v.is_empty()).then(|| v.to_string());
+        }
+    }
+    // Inside a math span ("that \( L_u - L_v = 0 \)"), the span ends the value.
+    let rest = ["\\)", "\\]", "$"]
+        .iter()
+        .filter_map(|close| rest.find(close))
+        .min()
+        .map_or(rest, |i| &rest[..i]);
+    let v = clean_value(rest);
+    if !v.is_empty() && !looks_like_prose(&v) {
+        return Some(v);
+    }
+    numbers(rest).next().map(|(a, b)| rest[a..b].to_string())
 }
 
 /// Cuts at a sentence end: ". " followed by anything, " I hope", or a trailing ".".
@@ -303,12 +482,14 @@ fn cut_sentence(line: &str) -> &str {
 }
 
 fn clean_value(s: &str) -> String {
-    s.trim()
-        .trim_end_matches(['.', ',', ';'])
-        .trim()
-        .trim_matches('$')
-        .trim()
-        .to_string()
+    let t = s.trim().trim_end_matches(['.', ',', ';']).trim();
+    // Quoted: `"$12$ and $13$"`, also with escaped quotes.
+    let t = t
+        .strip_prefix("\\\"")
+        .and_then(|x| x.strip_suffix("\\\""))
+        .or_else(|| t.strip_prefix('"').and_then(|x| x.strip_suffix('"')))
+        .unwrap_or(t);
+    t.trim().trim_matches(['$', '*']).trim().to_string()
 }
 
 /// A value that contains a word of four or more letters outside LaTeX commands.
@@ -362,7 +543,11 @@ fn numbers(s: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
     let mut i = 0;
     std::iter::from_fn(move || {
         while i < b.len() {
-            if b[i].is_ascii_digit() {
+            // A digit, or a bare decimal point before one (`.4`).
+            let leading_point = b[i] == b'.'
+                && b.get(i + 1).is_some_and(u8::is_ascii_digit)
+                && (i == 0 || !b[i - 1].is_ascii_digit());
+            if b[i].is_ascii_digit() || leading_point {
                 let mut start = i;
                 if start > 0 && b[start - 1] == b'-' {
                     start -= 1;
@@ -390,13 +575,23 @@ fn number_end(b: &[u8], mut i: usize) -> usize {
         }
         i
     };
+    let first = i;
     i = digits(b, i);
-    // Thousands groups: ,ddd not followed by a digit.
-    while i + 3 < b.len()
-        && b[i] == b','
-        && b[i + 1..i + 4].iter().all(u8::is_ascii_digit)
-        && b.get(i + 4).is_none_or(|c| !c.is_ascii_digit())
-    {
+    let group = |b: &[u8], i: usize, sep: u8| {
+        i + 3 < b.len()
+            && b[i] == sep
+            && b[i + 1..i + 4].iter().all(u8::is_ascii_digit)
+            && b.get(i + 4)
+                .is_none_or(|c| !c.is_ascii_digit() && *c != b'/')
+    };
+    // Thousands groups: ,ddd (or, after one to three digits, a space and ddd: `1 000`)
+    // not followed by a digit.
+    let sep = if (1..=3).contains(&(i - first)) && group(b, i, b' ') {
+        b' '
+    } else {
+        b','
+    };
+    while group(b, i, sep) {
         i += 4;
     }
     if i + 1 < b.len() && b[i] == b'.' && b[i + 1].is_ascii_digit() {
@@ -417,7 +612,13 @@ fn last_math(text: &str) -> Option<String> {
         (Some((s_end, s)), Some((n_end, n))) => Some(if n_end > s_end { n } else { s }),
         (Some((_, s)), None) => Some(s),
         (None, Some((_, n))) => Some(n),
-        (None, None) => None,
+        // A response that is just a short formula (`\frac{10}{9}`) is its own answer.
+        (None, None) => {
+            let t = text.trim();
+            let latex = t.starts_with('\\') || t.starts_with("-\\");
+            (latex && t.len() <= 64 && !t.contains('\n') && !looks_like_prose(t))
+                .then(|| t.to_string())
+        }
     }
 }
 
@@ -425,10 +626,24 @@ fn last_dollar_span(text: &str) -> Option<(usize, String)> {
     let mut best: Option<(usize, String)> = None;
     for (open, close) in [("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")] {
         let Some(c) = text.rfind(close) else { continue };
-        let Some(o) = text[..c].rfind(open) else {
+        // An escaped `\$` (a price) never opens a span.
+        let mut o = text[..c].rfind(open);
+        while open == "$"
+            && let Some(i) = o
+            && i > 0
+            && text.as_bytes()[i - 1] == b'\\'
+        {
+            o = text[..i].rfind(open);
+        }
+        let Some(o) = o else {
             continue;
         };
-        let body = text[o + open.len()..c].trim().trim_matches('$').trim();
+        let body = text[o + open.len()..c]
+            .trim()
+            .trim_matches('$')
+            .trim()
+            .trim_start_matches('=')
+            .trim();
         if body.is_empty() || body.len() > 500 {
             continue;
         }

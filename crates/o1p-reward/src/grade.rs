@@ -1,7 +1,9 @@
 //! Grading: extraction plus equivalence, with the reason for the verdict.
 
 use crate::equiv::is_equivalent;
-use crate::extract::{AnswerSource, GradeOptions, NoAnswer, extract_with_source, last_boxed};
+use crate::extract::{
+    AnswerSource, BoxedPolicy, GradeOptions, NoAnswer, boxed_answer, extract_with_source,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -113,7 +115,9 @@ pub fn grade_sample(gold: &str, response: &str, truncated: bool, opts: &GradeOpt
         Ok((answer, source)) => {
             let (correct, reason) = if gold.trim().is_empty() {
                 (false, GradeReason::EmptyGold)
-            } else if is_equivalent(&gold, &answer) {
+            } else if is_equivalent(&gold, &answer)
+                || stated_result(&gold, &answer).is_some_and(|r| is_equivalent(&gold, r))
+            {
                 (true, GradeReason::Correct)
             } else {
                 (false, GradeReason::Wrong)
@@ -128,15 +132,64 @@ pub fn grade_sample(gold: &str, response: &str, truncated: bool, opts: &GradeOpt
     }
 }
 
-/// The gold answer inside a full solution (`\boxed{}`) or a GSM8K answer (`#### 72`).
+/// "L_u - L_v = 0", "3^{105} + 4^{105} \pmod{13} = 0", "P - 1 = n": a response that states
+/// its result at the end of an equation, graded against a gold that is not an equation (so
+/// `a + 3z = 0` as a gold still needs the equation, not `0`). The part after the last
+/// top-level `=` or `\equiv`, without a trailing `\pmod{..}`.
+fn stated_result<'a>(gold: &str, answer: &'a str) -> Option<&'a str> {
+    if gold.contains('=') || gold.contains("\\equiv") {
+        return None;
+    }
+    let b = answer.as_bytes();
+    let mut depth = 0i64;
+    let mut at = None;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth -= 1,
+            b'=' if depth == 0 && (i == 0 || !matches!(b[i - 1], b'<' | b'>' | b'!')) => {
+                at = Some(i + 1);
+            }
+            b'\\' if depth == 0 && answer[i..].starts_with("\\equiv") => {
+                at = Some(i + "\\equiv".len());
+            }
+            _ => {}
+        }
+    }
+    let rest = &answer[at?..];
+    let rest = ["\\pmod", "\\mod", "(mod", "\\bmod"]
+        .iter()
+        .filter_map(|m| rest.find(m))
+        .min()
+        .map_or(rest, |i| &rest[..i]);
+    let rest = rest.trim();
+    (!rest.is_empty()).then_some(rest)
+}
+
+/// The gold answer inside a full solution, read as from a response: its final boxes
+/// (`\boxed{1} and \boxed{2}` is the list of both), a GSM8K answer (`#### 72`) or a stated
+/// final answer ("Final Answer: The final answer is $28\%$."). A bare gold is used as is.
 fn gold_answer(gold: &str) -> std::borrow::Cow<'_, str> {
     if (gold.contains("\\boxed") || gold.contains("\\fbox"))
-        && let Some(b) = last_boxed(gold)
+        && let Some(Ok((b, _))) = boxed_answer(gold, BoxedPolicy::Last)
     {
         return b.into();
     }
     if let Some(idx) = gold.rfind("####") {
         return gold[idx + 4..].trim().to_string().into();
+    }
+    let lower = gold.to_ascii_lowercase();
+    if ["final answer", "answer is", "answer:"]
+        .iter()
+        .any(|p| lower.contains(p))
+    {
+        let phrases_only = GradeOptions {
+            boxed: BoxedPolicy::Last,
+            last_number_fallback: false,
+        };
+        if let Ok((a, _)) = extract_with_source(gold, false, &phrases_only) {
+            return a.into();
+        }
     }
     gold.into()
 }

@@ -168,6 +168,9 @@ fn rewrite_commands(s: &str, depth: usize, out: &mut String) {
             " " => out.push(' '),
             "le" | "leq" | "leqslant" => out.push_str("\\le "),
             "ge" | "geq" | "geqslant" => out.push_str("\\ge "),
+            "ne" | "neq" => out.push_str("\\ne "),
+            "lt" => out.push('<'),
+            "gt" => out.push('>'),
             "varnothing" => out.push_str("\\emptyset "),
             "lbrace" => out.push_str("\\{"),
             "rbrace" => out.push_str("\\}"),
@@ -276,6 +279,7 @@ pub(crate) fn normalize(raw: &str) -> Option<Normalized> {
             _ => s.push(ch),
         }
     }
+    let mut s = ascii_forms(&s);
     // Degrees, written every way.
     for pat in ["^{\\circ}", "^\\circ", "^{°}", "{}^\\circ", "^{\\degree}"] {
         if s.contains(pat) {
@@ -327,6 +331,95 @@ pub(crate) fn normalize(raw: &str) -> Option<Normalized> {
     } else {
         Some(Normalized { text: t, percent })
     }
+}
+
+/// Commands that a doubly escaped `\\left(` (an answer escaped twice) still means.
+fn is_common_command(name: &str) -> bool {
+    is_text_wrapper(name)
+        || matches!(
+            name,
+            "left"
+                | "right"
+                | "frac"
+                | "dfrac"
+                | "tfrac"
+                | "sqrt"
+                | "pi"
+                | "cdot"
+                | "times"
+                | "infty"
+                | "le"
+                | "leq"
+                | "ge"
+                | "geq"
+                | "neq"
+                | "cup"
+                | "in"
+        )
+}
+
+/// Plain-text and doubly escaped spellings mapped to LaTeX before anything else:
+/// `>=` / `<=` / `!=` (not the factorial `5!=120`), the thousands separator `,\!` of
+/// `11,\! 111`, `\\frac` for `\frac`, and Markdown bold around the whole answer.
+fn ascii_forms(s: &str) -> String {
+    let mut t = s.trim();
+    while let Some(inner) = t.strip_prefix("**").and_then(|r| r.strip_suffix("**")) {
+        t = inner.trim();
+    }
+    let b = t.as_bytes();
+    let mut out = String::with_capacity(t.len());
+    let mut i = 0;
+    while i < b.len() {
+        let rest = &t[i..];
+        if rest.starts_with(")or(") {
+            // `(11,7)or(7,11)`: a list of two pairs.
+            out.push_str(") or (");
+            i += 4;
+        } else if rest.starts_with(">=") {
+            out.push_str("\\ge ");
+            i += 2;
+        } else if rest.starts_with("<=") {
+            out.push_str("\\le ");
+            i += 2;
+        } else if rest.starts_with("!=")
+            && !(i > 0 && (b[i - 1].is_ascii_digit() || b[i - 1] == b')'))
+        {
+            out.push_str("\\ne ");
+            i += 2;
+        } else if (rest.starts_with("{,}") || rest.starts_with("{, }"))
+            && out.trim_end().ends_with(|c: char| c.is_ascii_digit())
+        {
+            // `14{,}916`, also written `14 {, }916`.
+            out.truncate(out.trim_end().len());
+            out.push(',');
+            i += if rest.starts_with("{,}") { 3 } else { 4 };
+            while i < b.len() && b[i] == b' ' {
+                i += 1;
+            }
+        } else if rest.starts_with(",\\!") && i > 0 && b[i - 1].is_ascii_digit() {
+            out.push(',');
+            i += 3;
+            while i < b.len() && b[i] == b' ' {
+                i += 1;
+            }
+        } else if let Some(after) = rest.strip_prefix("\\\\") {
+            let name: String = after
+                .chars()
+                .take_while(char::is_ascii_alphabetic)
+                .collect();
+            if is_common_command(&name) {
+                out.push('\\');
+            } else {
+                out.push_str("\\\\");
+            }
+            i += 2;
+        } else {
+            let ch = rest.chars().next().unwrap_or(' ');
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
 }
 
 fn strip_member_prefix(t: &str) -> Option<&str> {

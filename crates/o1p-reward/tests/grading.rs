@@ -458,3 +458,239 @@ fn reason_words() {
     let json = serde_json::to_string(&GradeReason::UnbalancedBraces).unwrap();
     assert_eq!(json, "\"unbalanced_braces\"");
 }
+
+/// Asserts `grade(gold, response).correct == want` for every row, listing all failures.
+fn check_grades(rows: &[(&str, &str, bool)]) {
+    let opts = GradeOptions::default();
+    let failures: Vec<String> = rows
+        .iter()
+        .filter_map(|&(gold, response, want)| {
+            let g = grade(gold, response, &opts);
+            (g.correct != want).then(|| {
+                format!(
+                    "grade({gold:?}, {response:?}) = {} ({}, extracted {:?}), want {want}",
+                    g.correct, g.reason, g.extracted
+                )
+            })
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+// Issue 16 part 4: classes of misses on math-verify's regression suite (NuminaMath and
+// OpenThoughts outputs). One table per class.
+
+#[test]
+fn several_boxes_are_one_answer() {
+    check_grades(&[
+        ("1, 2", "So \\boxed{1} and \\boxed{2}.", true),
+        (
+            "(2, 2), (6, 2)",
+            "$$\\boxed{(2, 2)} \\quad \\text{and} \\quad \\boxed{(6, 2)}$$",
+            true,
+        ),
+        ("\\{1,2,3\\}", "\\boxed{1},\\boxed{2},\\boxed{3}", true),
+        (
+            "k = 45, n = 2",
+            "$$\\boxed{k = 45} \\quad \\text{and} \\quad \\boxed{n = 2}$$",
+            true,
+        ),
+        (
+            "(3, 3), (1, 1)",
+            "$$\\boxed{(3, 3)} \\text{ for part (a) and } \\boxed{(1, 1)}$$",
+            true,
+        ),
+        (
+            "-2, 1",
+            "the roots are \\( \\boxed{-2} \\) and \\( \\boxed{1} \\).",
+            true,
+        ),
+        // Only the boxes of the final statement are read: intermediate boxes stay out.
+        (
+            "2",
+            "First \\boxed{1} was wrong; the final answer is \\boxed{2}.",
+            true,
+        ),
+        ("1, 2", "\\boxed{1} no no no no no \\boxed{2}", false),
+        ("2", "So \\boxed{1} and \\boxed{2}.", false),
+        // A gold with several boxes is the list of their contents.
+        (
+            "\\(\\boxed{1}\\) and \\(\\boxed{-2}\\).",
+            "$\\boxed{-2,1}$.",
+            true,
+        ),
+        ("$\\boxed{1}\\boxed{2}$", "$\\boxed{1,2}$", true),
+        (
+            "\\boxed{1} papers and \\boxed{2} bins",
+            "$\\boxed{1,2}$",
+            true,
+        ),
+        ("\\boxed{1} and \\boxed{2}", "$\\boxed{1,3}$", false),
+    ]);
+}
+
+#[test]
+fn relations_and_inequalities() {
+    check(&[
+        ("x >= 5", "x \\geq 5", true),
+        ("x < 3", "x \\lt 3", true),
+        ("x > 5", "x \\gt 5", true),
+        ("x \\leq 2", "x <= 2", true),
+        ("x != 3", "x \\neq 3", true),
+        ("x \\ne 3", "x \\neq 3", true),
+        ("x \\leq 5", "5 \\geq x", true),
+        ("x \\geq 5", "5 \\leq x", true),
+        ("x < 1", "-x > -1", true),
+        ("x \\leq 5", "x < 5", false),
+        ("x \\leq 5", "x \\geq 5", false),
+        ("x < 3", "x < 4", false),
+        ("x \\neq 3", "x = 3", false),
+        // A chain against the interval it describes.
+        ("0<f(x)<1", "(0,1)", true),
+        ("-793 < a < 10", "(-793, 10)", true),
+        ("-2 \\le x \\le 7", "[-2, 7]", true),
+        ("-2 \\le x < 7", "[-2, 7]", false),
+        ("0<f(x)<1", "(0,2)", false),
+        // Named tuples and named lists.
+        ("(p,q)=(3,2)", "(3,2)", true),
+        ("(p,q,r)=(3,2,7)", "(3,2,7)", true),
+        ("(p,q)=(3,2)", "(2,3)", false),
+        ("k = 45, n = 2", "n = 2, k = 45", true),
+        ("k = 45, n = 2", "45, 2", true),
+        ("(11,7)or(7,11)", "(7,11),\\ (11,7)", true),
+        ("V_{1}:V_{2}=11:21", "11:21", true),
+        // An equation with unknowns on one side is not the number on the other.
+        ("7 = 11a+c", "11a+c", false),
+        ("a + 3z = 0", "0", false),
+        ("2x + z = 1", "1", false),
+        ("AB = 4", "4", true),
+        ("8! - 1260 - 6720 = 120", "120", true),
+        // Approximations after the exact value.
+        ("x = 1/3", "x = 5+5+1 = 1/3 \\approx 11", true),
+        ("11", "x\\approx11", true),
+        ("1/3", "x=1/3\\approx1.3", true),
+    ]);
+}
+
+#[test]
+fn unboxed_answer_sentences() {
+    check_grades(&[
+        (
+            "120",
+            "The height is 4. Final Answer: The volume of $ABCDEFGH$ is 120. I hope it is correct.",
+            true,
+        ),
+        ("34", "Final Answer: The largest $n$ is 34.", true),
+        ("35", "Final Answer: The largest $n$ is 34.", false),
+        (
+            "10455",
+            "so $10,200 \\cdot 0.025 = \\boxed{255}$ more. Final Answer: The final answer is $10,455$. I hope it is correct.",
+            true,
+        ),
+        (
+            "19",
+            "Final Answer: The maximum number of points that could be in the domain of $f(x)$ is 19.",
+            true,
+        ),
+        ("401", "The answer is **401**.", true),
+        ("401", "**Final Answer:** **401**", true),
+        ("402", "The answer is **401**.", false),
+        (
+            "0",
+            "So the final answer is that the remainder is \\( 0 \\).",
+            true,
+        ),
+        // A result stated at the end of an equation, against a gold that is a value.
+        (
+            "0",
+            "Therefore, \\(3^{105} + 4^{105} \\pmod{13} = 0\\).",
+            true,
+        ),
+        (
+            "0",
+            "Therefore, the difference is:\n\n\\( L_u - L_v = 0 \\)",
+            true,
+        ),
+        ("n", "\\[ P - 1 = n \\]", true),
+        ("n", "\\[ P - 1 = n + 1 \\]", false),
+        ("a + 3z = 0", "\\boxed{0}", false),
+    ]);
+}
+
+#[test]
+fn number_forms() {
+    check(&[
+        ("11111111100", "11,\\! 111,\\! 111,\\! 100", true),
+        ("32349", "32,\\! 349", true),
+        ("32349", "32,\\! 348", false),
+        ("1000", "1 000", true),
+        ("1234567", "1 234 567", true),
+        ("0.4", ".4", true),
+        ("0.4", ".04", false),
+        ("14{,}916", "14916", true),
+        ("14916", "14 {, }916", true),
+    ]);
+    check_grades(&[
+        ("1000", "1 000", true),
+        ("0.4", ".4", true),
+        ("1000", "about 1 000", true),
+    ]);
+}
+
+#[test]
+fn array_matrices() {
+    check(&[
+        (
+            "\\begin{pmatrix}1 & 2 \\\\3 & 4\\end{pmatrix}",
+            "\\left[\\begin{array}{cc}1 & 2 \\\\3 & 4\\end{array}\\right]",
+            true,
+        ),
+        (
+            "\\begin{pmatrix}1 & 2 \\\\3 & 4\\end{pmatrix}",
+            "\\left[\\begin{array}{cc}1 & 2 \\\\3 & 5\\end{array}\\right]",
+            false,
+        ),
+        (
+            "\\begin{bmatrix}1 \\\\ 2\\end{bmatrix}",
+            "\\left(\\begin{array}{c}1 \\\\ 2\\end{array}\\right)",
+            true,
+        ),
+        (
+            "(\\begin{pmatrix}\\frac{1}{3}\\\\ \\frac{1}{5} \\end{pmatrix})",
+            "\\begin{pmatrix}\\frac{1}{3}\\\\ 0.2 \\end{pmatrix}",
+            true,
+        ),
+    ]);
+}
+
+#[test]
+fn gold_that_is_a_whole_solution() {
+    check_grades(&[
+        (
+            "The value falls to $90$, then to $72$. Final Answer: The final answer is $28 \\%$. I hope it is correct.",
+            "a total loss of $\\boxed{28\\%}$.",
+            true,
+        ),
+        (
+            "The value falls to $90$, then to $72$. Final Answer: The final answer is $28 \\%$. I hope it is correct.",
+            "a total loss of $\\boxed{72\\%}$.",
+            false,
+        ),
+        (
+            "This factors as $(n - 1)(n + 2) = 0,$ so the solutions are $n = \\boxed{1,-2}.$",
+            "the integers are: \\[ \\boxed{-2} \\quad \\text{and} \\quad \\boxed{1}. \\]",
+            true,
+        ),
+        (
+            " So the answer is: \\[ \\boxed{11111111100} \\]",
+            "is $\\boxed{11,\\! 111,\\! 111,\\! 100}$",
+            true,
+        ),
+        ("So the answer is 12.", "\\boxed{12}", true),
+    ]);
+}

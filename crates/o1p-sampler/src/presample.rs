@@ -16,8 +16,8 @@
 //!   [`PresampleConfig::fingerprint`] (the model's hash). It is checked before anything is
 //!   written: a rerun with other settings, other problems (changed questions or golds, a
 //!   subset) or another model is refused naming each changed field, and samples without a
-//!   fingerprint file are an error. The batch size is not part of it, so a rerun after an
-//!   out-of-memory error can lower it. [`remove_outputs`] clears the directory for `--fresh`.
+//!   fingerprint file are an error. The batch size and `keep_token_ids` are not part of it
+//!   (they decide no sample), so a rerun after an out-of-memory error can lower the batch. [`remove_outputs`] clears the directory for `--fresh`.
 //!
 //! # Resuming
 //! Sample `j` of problem `p` is drawn with the seed [`sample_seed`]`(seed, p.id, j)`, so it
@@ -73,7 +73,10 @@ pub struct PresampleConfig {
     pub template: PromptTemplate,
     /// How answers are extracted and compared.
     pub grade: GradeOptions,
-    /// Store the generated token ids in each record (when the generator knows them).
+    /// Store the generated token ids in each record (when the generator knows them; default
+    /// on). They include the EOS token when a sample ended on one, which the response text
+    /// leaves out, so training on them teaches the model to stop; without them the trainer
+    /// re-tokenizes the text.
     pub keep_token_ids: bool,
     /// How hard each record is pushed to disk.
     pub durability: Durability,
@@ -87,7 +90,7 @@ pub struct PresampleConfig {
 
 impl Default for PresampleConfig {
     /// The paper's sampling (K = 16, temperature 0.5, top-p 0.8, 8192 new tokens), seed 0,
-    /// batches of 16, the paper's prompt, default grading.
+    /// batches of 16, the paper's prompt, default grading, token ids kept.
     fn default() -> Self {
         PresampleConfig {
             k: 16,
@@ -101,7 +104,7 @@ impl Default for PresampleConfig {
             batch_size: 16,
             template: PromptTemplate::default(),
             grade: GradeOptions::default(),
-            keep_token_ids: false,
+            keep_token_ids: true,
             durability: Durability::Flush,
             progress: true,
             fingerprint: RunFingerprint::default(),
@@ -270,6 +273,8 @@ pub fn presample(
     let mut fingerprint = RunFingerprint::new("presample");
     fingerprint
         .settings("", &settings)?
+        // Whether ids are stored decides no sample; it may change on resume (see below).
+        .remove(KEEP_TOKEN_IDS)
         .set("problems", problems_hash(problems))
         .extend(&config.fingerprint);
     let has_records = [SAMPLES_FILE, STATS_FILE, SETTINGS_FILE]
@@ -430,7 +435,11 @@ pub fn remove_outputs(out_dir: &Path) -> Result<Vec<PathBuf>, PresampleError> {
     )?)
 }
 
-/// Writes the settings file, or checks that the one there matches.
+/// The settings field that may change on resume ([`Settings::keep_token_ids`]).
+const KEEP_TOKEN_IDS: &str = "keep_token_ids";
+
+/// Writes the settings file, or checks that the one there matches (every field but
+/// `keep_token_ids`, which decides no sample).
 fn check_settings(path: &Path, settings: &Settings) -> Result<(), PresampleError> {
     let requested = serde_json::to_value(settings)
         .map_err(|e| PresampleError::InvalidConfig(format!("settings: {e}")))?;
@@ -446,6 +455,17 @@ fn check_settings(path: &Path, settings: &Settings) -> Result<(), PresampleError
             if let (Some(old), Some(new)) = (existing.as_object(), requested.as_object()) {
                 for (field, value) in new {
                     let before = old.get(field).cloned().unwrap_or(serde_json::Value::Null);
+                    if field == KEEP_TOKEN_IDS && &before != value {
+                        // Storing ids or not changes no sample, and the trainer reads records
+                        // of both kinds: a run started before ids were kept by default resumes.
+                        tracing::warn!(
+                            file = %path.display(),
+                            existing = %before,
+                            requested = %value,
+                            "keep_token_ids differs from the run being resumed; records written from now on follow the new setting"
+                        );
+                        continue;
+                    }
                     if &before != value {
                         return Err(PresampleError::SettingsMismatch {
                             path: path.to_path_buf(),

@@ -282,3 +282,56 @@ fn a_generator_without_tokenizer_skips_text_prompts() {
     assert_eq!(summary.skipped.len(), 5);
     assert!(summary.skipped[0].reason.contains("tokenizer"));
 }
+
+#[test]
+fn records_keep_the_generated_ids_with_their_eos_by_default() {
+    let root = tempfile::tempdir().unwrap();
+    let generator =
+        NativeGenerator::from_dir(model_dir(root.path()), Backend::Flex, Precision::F32, 4)
+            .unwrap();
+    // Make a token the random model writes early a stop token, so that samples end on it.
+    let plain = root.path().join("plain");
+    run(&plain, &generator).unwrap();
+    let read = |dir: &Path| -> Vec<o1p_data::SampleRecord> {
+        std::fs::read_to_string(dir.join(SAMPLES_FILE))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let stop = read(&plain)[0]
+        .token_ids
+        .as_ref()
+        .expect("ids kept by default")[1];
+    let stopping = generator.with_stop_ids(vec![stop]);
+    let dir = root.path().join("eos");
+    run(&dir, &stopping).unwrap();
+    let records = read(&dir);
+    let mut ended_on_eos = 0;
+    for r in &records {
+        let ids = r.token_ids.as_ref().expect("ids kept by default");
+        assert_eq!(ids.len(), r.num_tokens);
+        if r.finish_reason == o1p_data::FinishReason::Eos {
+            assert_eq!(ids.last(), Some(&stop), "the EOS token is kept");
+            ended_on_eos += 1;
+        }
+    }
+    assert!(ended_on_eos > 0);
+
+    // A run begun without ids (the former default) resumes with them: storing ids decides
+    // no sample.
+    let cut = root.path().join("cut");
+    let without_ids = PresampleConfig {
+        keep_token_ids: false,
+        ..config()
+    };
+    let dies = DiesAfter {
+        inner: &stopping,
+        calls: Cell::new(1),
+    };
+    assert!(presample(&problems(), &PromptRenderer::Raw, &dies, &without_ids, &cut).is_err());
+    run(&cut, &stopping).unwrap();
+    let resumed = read(&cut);
+    assert_eq!(resumed.len(), records.len());
+    assert!(resumed[0].token_ids.is_none() && resumed.last().unwrap().token_ids.is_some());
+}

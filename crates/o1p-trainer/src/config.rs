@@ -2,8 +2,30 @@
 //!
 //! Presets reproduce the paper's recipes ([`TrainConfig::preset`]): `marco-o1-7b` (full
 //! fine-tune, lr 2e-7, lambda 2, cutoff 3072), `qwq-32b` (last 48 layers, lr 2e-6, lambda 5,
-//! cutoff 4096), both 1 epoch, effective batch 32, warmup 0.1, max grad norm 10, and `demo` for
-//! the embedded demo model. All presets train off-policy, as the paper's code does.
+//! cutoff 4096), both 1 epoch, effective batch 32, warmup 0.1, max grad norm 10, AdamW epsilon
+//! 1e-8, and `demo` for the embedded demo model. The paper's baselines have presets of their
+//! own, with the reference code's settings: `marco-o1-7b-sft` (lr 1e-6, 2 epochs, cutoff 8192,
+//! max grad norm 1), `marco-o1-7b-dpo` (lr 5e-8, 1 epoch), `qwq-32b-sft` (lr 5e-6, last 48
+//! layers) and `qwq-32b-dpo` (lr 2e-7, 2 epochs, last 36 layers). All presets train
+//! off-policy, as the paper's code does.
+//!
+//! # Optimisation keys (`[optim]`)
+//!
+//! AdamW is PyTorch's `torch.optim.AdamW`: `beta1`, `beta2`, `epsilon` (default 1e-8, added
+//! to `sqrt(v_hat)`), decoupled `weight_decay`. The learning rate follows Hugging Face's
+//! `get_cosine_with_min_lr_schedule_with_warmup`, with `W = ceil(warmup_ratio * steps)`
+//! warmup steps and the optimizer step `s` (0-based) using
+//!
+//! ```text
+//! lr(s) = lr * s / W                                          for s < W   (0 at step 0)
+//! lr(s) = min + (lr - min) * 0.5 * (1 + cos(pi * (s - W) / max(1, steps - W)))   otherwise
+//! ```
+//!
+//! with `min = lr * min_lr_ratio` and `steps = epochs * ceil(units / batch_size)` off-policy
+//! (units: sequences, or DPO pairs): as in the Trainer, a step never spans two epochs.
+//!
+//! `[loss] dual_clip = c` (off by default) bounds the objective of a negative-advantage sample
+//! at `c * A` (dual-clip PPO), so a ratio far above `1 + eps` stops pushing it down.
 //!
 //! `mode = "on_policy"` switches to rounds of sampling from the current policy (the paper's
 //! Eq. 7 read literally, see [`crate::on_policy`]), configured by the `[on_policy]` table:
@@ -147,7 +169,9 @@ pub struct OptimConfig {
     pub lr: f64,
     /// Final learning rate of the cosine, as a fraction of `lr`.
     pub min_lr_ratio: f64,
-    /// Fraction of the steps spent in linear warmup.
+    /// Fraction of the steps spent in linear warmup (`ceil(warmup_ratio * steps)` steps, as
+    /// Hugging Face counts them). The schedule is Hugging Face's cosine with warmup, see
+    /// [`crate::schedule::lr_at`].
     pub warmup_ratio: f64,
     /// AdamW weight decay.
     pub weight_decay: f32,
@@ -155,6 +179,9 @@ pub struct OptimConfig {
     pub beta1: f32,
     /// AdamW beta2.
     pub beta2: f32,
+    /// AdamW epsilon, added to `sqrt(v_hat)` (PyTorch / Hugging Face: 1e-8; Burn's own
+    /// default, 1e-5, damps the first steps when gradients are ~1e-5 per parameter).
+    pub epsilon: f32,
     /// Clip the global gradient norm to this (0 disables).
     pub max_grad_norm: f64,
     /// Sequences per optimizer step (the effective batch).
@@ -179,6 +206,7 @@ impl Default for OptimConfig {
             weight_decay: 0.0,
             beta1: 0.9,
             beta2: 0.999,
+            epsilon: 1e-8,
             max_grad_norm: 10.0,
             batch_size: 32,
             token_budget: 16_384,
@@ -271,18 +299,34 @@ impl TrainConfig {
         toml::to_string_pretty(self).unwrap_or_default()
     }
 
-    /// A named preset (`marco-o1-7b`, `qwq-32b`, `demo`) for the given paths.
+    /// The names [`TrainConfig::preset`] knows: the paper's O1-Pruner recipes, its SFT and DPO
+    /// baselines (settings of the reference code's LLaMA-Factory configs), and the demo.
+    pub const PRESETS: [&'static str; 7] = [
+        "marco-o1-7b",
+        "qwq-32b",
+        "marco-o1-7b-sft",
+        "marco-o1-7b-dpo",
+        "qwq-32b-sft",
+        "qwq-32b-dpo",
+        "demo",
+    ];
+
+    /// A named preset (one of [`TrainConfig::PRESETS`]) for the given paths.
     ///
     /// ```
     /// use o1p_trainer::TrainConfig;
     /// let c = TrainConfig::preset("qwq-32b", "m".into(), "s".into(), "o".into()).unwrap();
     /// assert_eq!(c.optim.trainable_last_layers, Some(48));
     /// assert_eq!(c.reward.lambda, 5.0);
+    /// assert_eq!(c.optim.epsilon, 1e-8);
     /// ```
     pub fn preset(name: &str, model: PathBuf, samples: PathBuf, out: PathBuf) -> Result<Self> {
+        // Every preset spells out AdamW's epsilon: PyTorch's 1e-8, which the paper's
+        // Hugging Face Trainer used (Burn's default is 1e-5).
         let paper_optim = |lr: f64, cutoff: usize, last: Option<usize>| OptimConfig {
             lr,
             warmup_ratio: 0.1,
+            epsilon: 1e-8,
             max_grad_norm: 10.0,
             batch_size: 32,
             epochs: 1,
@@ -290,8 +334,6 @@ impl TrainConfig {
             trainable_last_layers: last,
             ..Default::default()
         };
-        // The reference code's reward handling (clip, z-score, 2 of K samples, per-token-mean
-        // ratio); the paper's Eq. 7 form is `RatioMode::Sequence` without clip/normalisation.
         let reference_reward = |lambda: f32| RewardConfig {
             lambda,
             clip: Some((-2.0, 4.0)),
@@ -332,6 +374,43 @@ impl TrainConfig {
                 optim: paper_optim(2e-6, 4096, Some(48)),
                 ..base
             },
+            // The baselines, as the reference code's LLaMA-Factory configs set them
+            // (examples/math/{Marco-sft-shortest,Marco-dpo,QwQ-sft,QwQ-dpo}.yaml): cosine with
+            // warmup 0.1 throughout, DPO beta 0.1, 2 samples per problem. Marco's SFT config sets
+            // no max_grad_norm (the Trainer's default, 1.0) and a cutoff of 8192.
+            "marco-o1-7b-sft" => TrainConfig {
+                method: Method::Sft { per_problem: 2 },
+                optim: OptimConfig {
+                    epochs: 2,
+                    max_grad_norm: 1.0,
+                    ..paper_optim(1e-6, 8192, None)
+                },
+                ..base
+            },
+            "marco-o1-7b-dpo" => TrainConfig {
+                method: Method::Dpo {
+                    beta: 0.1,
+                    per_problem: 2,
+                },
+                optim: paper_optim(5e-8, 3072, None),
+                ..base
+            },
+            "qwq-32b-sft" => TrainConfig {
+                method: Method::Sft { per_problem: 2 },
+                optim: paper_optim(5e-6, 4096, Some(48)),
+                ..base
+            },
+            "qwq-32b-dpo" => TrainConfig {
+                method: Method::Dpo {
+                    beta: 0.1,
+                    per_problem: 2,
+                },
+                optim: OptimConfig {
+                    epochs: 2,
+                    ..paper_optim(2e-7, 3072, Some(36))
+                },
+                ..base
+            },
             "demo" => TrainConfig {
                 dtype: "f32".into(),
                 seed: 0,
@@ -362,6 +441,7 @@ impl TrainConfig {
                 optim: OptimConfig {
                     lr: 1e-4,
                     warmup_ratio: 0.1,
+                    epsilon: 1e-8,
                     max_grad_norm: 10.0,
                     batch_size: 32,
                     token_budget: 8192,
@@ -375,7 +455,8 @@ impl TrainConfig {
                 return Err(TrainError::Config {
                     path: "<preset>".into(),
                     problem: format!(
-                        "unknown preset `{other}` (known: marco-o1-7b, qwq-32b, demo)"
+                        "unknown preset `{other}` (known: {})",
+                        Self::PRESETS.join(", ")
                     ),
                 });
             }
@@ -408,6 +489,20 @@ impl TrainConfig {
         }
         if !(self.loss.eps > 0.0 && self.loss.eps < 1.0) {
             return bad(format!("loss.eps must be in (0, 1), got {}", self.loss.eps));
+        }
+        if !(o.epsilon > 0.0 && o.epsilon < 1.0) {
+            return bad(format!(
+                "optim.epsilon must be in (0, 1) (PyTorch's default: 1e-8), got {}",
+                o.epsilon
+            ));
+        }
+        if let Some(c) = self.loss.dual_clip
+            && !(c > 1.0 + self.loss.eps && c.is_finite())
+        {
+            return bad(format!(
+                "loss.dual_clip must be a finite bound above 1 + loss.eps = {} (typical: 3), got {c}; leave it out to disable it",
+                1.0 + self.loss.eps
+            ));
         }
         if let Some((lo, hi)) = self.reward.clip
             && lo >= hi
@@ -494,16 +589,71 @@ mod tests {
 
     #[test]
     fn presets_round_trip_through_toml() {
-        for name in ["marco-o1-7b", "qwq-32b", "demo"] {
+        for name in TrainConfig::PRESETS {
             let c = TrainConfig::preset(name, "m".into(), "s".into(), "o".into()).unwrap();
-            let back = TrainConfig::from_toml(&c.to_toml(), "x").unwrap();
+            let text = c.to_toml();
+            assert!(text.contains("epsilon = "), "{name}: epsilon is explicit");
+            let back = TrainConfig::from_toml(&text, "x").unwrap();
             assert_eq!(c, back, "{name}");
+            assert_eq!(c.optim.epsilon, 1e-8, "{name}");
         }
         let marco = TrainConfig::preset("marco-o1-7b", "m".into(), "s".into(), "o".into()).unwrap();
         assert_eq!(
             (marco.optim.lr, marco.optim.max_seq_len, marco.reward.lambda),
             (2e-7, 3072, 2.0)
         );
+    }
+
+    #[test]
+    fn baseline_presets_carry_the_papers_settings() {
+        let p = |name| TrainConfig::preset(name, "m".into(), "s".into(), "o".into()).unwrap();
+        let sft = p("marco-o1-7b-sft");
+        assert_eq!(sft.method, Method::Sft { per_problem: 2 });
+        assert_eq!((sft.optim.lr, sft.optim.epochs), (1e-6, 2));
+        let dpo = p("marco-o1-7b-dpo");
+        assert!(matches!(dpo.method, Method::Dpo { beta, per_problem: 2 } if beta == 0.1));
+        assert_eq!(
+            (dpo.optim.lr, dpo.optim.trainable_last_layers),
+            (5e-8, None)
+        );
+        let qwq_dpo = p("qwq-32b-dpo");
+        assert!(matches!(qwq_dpo.method, Method::Dpo { .. }));
+        assert_eq!(qwq_dpo.optim.trainable_last_layers, Some(36));
+        let qwq_sft = p("qwq-32b-sft");
+        assert_eq!(qwq_sft.optim.trainable_last_layers, Some(48));
+        let err = TrainConfig::preset("nope", "m".into(), "s".into(), "o".into())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("marco-o1-7b-sft"), "{err}");
+    }
+
+    #[test]
+    fn epsilon_and_dual_clip_parse_and_are_validated() {
+        let base = "model = 'm'\nsamples = 's'\nout = 'o'\n";
+        let c = TrainConfig::from_toml(base, "x").unwrap();
+        assert_eq!(c.optim.epsilon, 1e-8, "PyTorch's default");
+        assert_eq!(c.loss.dual_clip, None, "dual clip off by default");
+        let text = format!("{base}[optim]\nepsilon = 1e-6\n[loss]\ndual_clip = 3.0\n");
+        let c = TrainConfig::from_toml(&text, "x").unwrap();
+        assert_eq!((c.optim.epsilon, c.loss.dual_clip), (1e-6, Some(3.0)));
+        assert_eq!(TrainConfig::from_toml(&c.to_toml(), "x").unwrap(), c);
+        for bad in [
+            "[optim]\nepsilon = 0.0\n",
+            "[optim]\nepsilon = -1e-8\n",
+            "[optim]\nepsilon = nan\n",
+            "[loss]\ndual_clip = 1.1\n",
+            "[loss]\ndual_clip = inf\n",
+        ] {
+            let err = TrainConfig::from_toml(&format!("{base}{bad}"), "x")
+                .unwrap_err()
+                .to_string();
+            let key = if bad.contains("epsilon") {
+                "optim.epsilon"
+            } else {
+                "loss.dual_clip"
+            };
+            assert!(err.contains(key), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -28,14 +28,17 @@ pub enum TrainError {
     /// The data crate failed (sample store, problems).
     #[error(transparent)]
     Data(#[from] o1p_data::DataError),
-    /// The loss became NaN or infinite; the last checkpoint is left intact.
+    /// The loss or the gradient became NaN or infinite; the step is not applied and the last
+    /// checkpoint is left intact.
     #[error(
-        "step {step}: the loss is {value} (not finite); stopping. The last good checkpoint in {checkpoint} is intact; lower the learning rate or check the data"
+        "step {step}: the {quantity} is {value} (not finite); stopping. The last good checkpoint in {checkpoint} is intact; lower the learning rate or check the data"
     )]
     NonFinite {
         /// The optimizer step.
         step: usize,
-        /// The loss value.
+        /// What is not finite: `loss` or `gradient norm`.
+        quantity: &'static str,
+        /// Its value.
         value: f32,
         /// Where the last checkpoint lives.
         checkpoint: PathBuf,

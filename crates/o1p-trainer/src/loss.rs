@@ -59,6 +59,13 @@ pub struct PolicyLossConfig {
     /// Weight of a k3 KL penalty to the reference (`exp(ref-logp) - (ref-logp) - 1` per token);
     /// 0 disables it (the paper has none).
     pub kl_coef: f32,
+    /// Dual-clip bound `c` (Ye et al. 2020), off when `None` (the paper has none). For a
+    /// negative advantage the clipped objective `min(r * A, clip(r) * A) = r * A` is linear in
+    /// `r` once `r > 1 + eps`, so one sample whose ratio ran away can dominate the step; with a
+    /// bound the objective becomes `max(min(r * A, clip(r) * A), c * A)`: flat (no gradient)
+    /// beyond `r = c`. Must exceed `1 + eps` (typical: 3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dual_clip: Option<f32>,
 }
 
 impl Default for PolicyLossConfig {
@@ -68,6 +75,7 @@ impl Default for PolicyLossConfig {
             ratio: RatioMode::Sequence,
             aggregation: Aggregation::SequenceMean,
             kl_coef: 0.0,
+            dual_clip: None,
         }
     }
 }
@@ -94,8 +102,11 @@ pub struct PolicyStats {
     pub kl_sum: f64,
 }
 
-/// Log-ratios are clamped to this magnitude before `exp`: a summed log-ratio over thousands of
-/// tokens can exceed f32's range, and beyond `exp(20)` the clipped objective is flat anyway.
+/// Log-ratios are clamped to this magnitude before `exp`, which keeps a summed log-ratio over
+/// thousands of tokens inside f32's range. The clamp is not a clip of the objective: with
+/// `A > 0` the clipped objective is already flat beyond `1 + eps`, but with `A < 0` it is
+/// `r * A`, linear in `r` all the way up to `exp(20)` (where the clamp cuts its gradient to
+/// 0). Bounding that side is [`PolicyLossConfig::dual_clip`]'s job.
 const MAX_LOG_RATIO: f32 = 20.0;
 
 /// The clipped off-policy loss of one micro-batch, scaled so that summing it over the step's
@@ -118,6 +129,19 @@ pub fn policy_loss(
     let diff = (logp.clone() - ref_logp.clone()) * mask.clone();
     let adv = advantages.reshape([b, 1]);
     let (lo, hi) = (1.0 - config.eps, 1.0 + config.eps);
+    let clipped_objective = |r: Tensor<2>| {
+        let obj = (r.clone() * adv.clone()).min_pair(r.clamp(lo, hi) * adv.clone());
+        match config.dual_clip {
+            // max(obj, c * min(A, 0)): for A < 0 the floor c * A; for A >= 0 the floor is 0,
+            // which never binds (r > 0, so obj >= 0 there).
+            Some(c) => {
+                let dims = obj.dims();
+                let floor = (adv.clone().clamp_max(0.0) * c).expand(dims);
+                obj.max_pair(floor)
+            }
+            None => obj,
+        }
+    };
 
     // `objective` holds per-token terms [b, t] (a sequence-level objective repeated on each of
     // its tokens), so one aggregation serves every ratio mode.
@@ -125,16 +149,15 @@ pub fn policy_loss(
         RatioMode::Sequence | RatioMode::TokenMean => {
             let mut log_r = diff.sum_dim(1); // [b, 1]
             if config.ratio == RatioMode::TokenMean {
-                log_r = log_r / lens.clone();
+                // A row without response tokens (all masked) has log-ratio 0, not 0 / 0.
+                log_r = log_r / lens.clone().clamp_min(1.0);
             }
             let r = log_r.clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO).exp();
-            let obj = (r.clone() * adv.clone()).min_pair(r.clone().clamp(lo, hi) * adv.clone());
-            (obj * mask.clone(), r)
+            (clipped_objective(r.clone()) * mask.clone(), r)
         }
         RatioMode::PerToken => {
             let r = diff.clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO).exp(); // [b, t]
-            let obj = (r.clone() * adv.clone()).min_pair(r.clone().clamp(lo, hi) * adv.clone());
-            (obj * mask.clone(), r)
+            (clipped_objective(r.clone()) * mask.clone(), r)
         }
     };
     let mut loss = -aggregate(objective, lens.clone(), config.aggregation, totals);
@@ -169,7 +192,8 @@ pub fn policy_loss(
         let a = adv_host[row];
         stats.ratio_sum += f64::from(r);
         stats.ratio_count += 1;
-        if (a > 0.0 && r > hi) || (a < 0.0 && r < lo) {
+        let dual_clipped = config.dual_clip.is_some_and(|c| a < 0.0 && r > c);
+        if (a > 0.0 && r > hi) || (a < 0.0 && r < lo) || dual_clipped {
             stats.clipped += 1;
         }
     }

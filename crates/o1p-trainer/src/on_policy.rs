@@ -374,11 +374,7 @@ pub fn train_on_policy(
                 o,
                 lr,
             )
-            .map_err(|value| TrainError::NonFinite {
-                step: state.step + 1,
-                value,
-                checkpoint: run_dir.join("checkpoint"),
-            })?;
+            .map_err(|bad| bad.error(state.step + 1, run_dir.join("checkpoint")))?;
             model = next;
             state.step += 1;
             state.round_step = k + 1;

@@ -41,12 +41,22 @@ pub fn load_pool(samples: &Path, tokenizer: &Tokenizer) -> Result<Vec<PoolSample
 
 /// Sample records as training samples: each distinct prompt encoded once (with the sampler's
 /// BOS rule), responses from their stored token ids or, without them, from their text.
+///
+/// Stored ids are what the sampler generated, the EOS token included when the sample ended on
+/// one, so the policy is trained to stop where it stopped. A response text has its EOS
+/// stripped: a record without ids that finished on EOS gets the tokenizer's EOS id appended
+/// (one that stopped on a stop string or at the length cap gets nothing, since no token
+/// ended it). Re-tokenized records are counted and reported once: their ids may differ from
+/// what was generated.
 pub(crate) fn to_pool_samples(
     records: Vec<SampleRecord>,
     tokenizer: &Tokenizer,
 ) -> Result<Vec<PoolSample>> {
+    let total = records.len();
+    let mut retokenized = 0usize;
+    let eos = eos_id(tokenizer);
     let mut prompt_cache: std::collections::HashMap<String, Vec<u32>> = Default::default();
-    records
+    let pool = records
         .into_iter()
         .map(|r| {
             let prompt_ids = match prompt_cache.get(&r.prompt) {
@@ -59,7 +69,16 @@ pub(crate) fn to_pool_samples(
             };
             let response_ids = match r.token_ids {
                 Some(ids) => ids,
-                None => tokenizer.encode(&r.response, false)?,
+                None => {
+                    retokenized += 1;
+                    let mut ids = tokenizer.encode(&r.response, false)?;
+                    if r.finish_reason == FinishReason::Eos
+                        && let Some(eos) = eos
+                    {
+                        ids.push(eos);
+                    }
+                    ids
+                }
             };
             Ok(PoolSample {
                 problem_id: r.problem_id,
@@ -70,7 +89,29 @@ pub(crate) fn to_pool_samples(
                 truncated: r.finish_reason == FinishReason::Length,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    if retokenized > 0 {
+        tracing::warn!(
+            "{retokenized} of {total} records had no token ids and were re-tokenized from their text{}; presample keeps the generated ids by default",
+            if eos.is_some() {
+                " (EOS appended where the sample ended on it)"
+            } else {
+                " (the tokenizer names no EOS token: samples that ended on EOS are trained without it)"
+            }
+        );
+    }
+    Ok(pool)
+}
+
+/// The id a sample that finished on EOS ended with: the tokenizer's eos token, else the first
+/// id generation stops on.
+fn eos_id(tokenizer: &Tokenizer) -> Option<u32> {
+    let special = tokenizer.special();
+    special
+        .eos
+        .as_ref()
+        .map(|(id, _)| *id)
+        .or_else(|| special.stop_ids.first().copied())
 }
 
 /// The prompt text of every problem of the pool (the first record's; pre-sampling renders one
@@ -117,4 +158,79 @@ pub fn presample_settings(samples: &Path) -> Result<Option<Settings>> {
             path,
             problem: format!("not a pre-sampling settings file: {e}"),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Method, TrainConfig};
+
+    fn demo_tokenizer() -> Tokenizer {
+        Tokenizer::from_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/demo-model"))
+            .unwrap()
+    }
+
+    fn record(index: usize, response: &str, finish: FinishReason, correct: bool) -> SampleRecord {
+        SampleRecord {
+            problem_id: "p".into(),
+            sample_index: index,
+            prompt: "Q: 2+3=?\n".into(),
+            response: response.into(),
+            token_ids: None,
+            num_tokens: 0,
+            finish_reason: finish,
+            extracted: None,
+            correct,
+        }
+    }
+
+    #[test]
+    fn records_without_ids_that_ended_on_eos_train_their_eos() {
+        let tok = demo_tokenizer();
+        let eos = tok.special().eos.as_ref().unwrap().0;
+        let text = "2+3=5. Answer: 5";
+        let mut with_ids = record(2, text, FinishReason::Eos, true);
+        let generated = [tok.encode(text, false).unwrap(), vec![eos]].concat();
+        with_ids.token_ids = Some(generated.clone());
+        let records = vec![
+            record(0, text, FinishReason::Eos, true),
+            record(1, "2+3=", FinishReason::Length, false),
+            with_ids,
+            record(3, "2+3=6 Answer: 6", FinishReason::Stop, false),
+        ];
+        let pool = to_pool_samples(records, &tok).unwrap();
+        assert_eq!(pool[0].response_ids, generated, "re-tokenized + EOS");
+        assert_ne!(pool[1].response_ids.last(), Some(&eos), "cut at the cap");
+        assert_eq!(pool[2].response_ids, generated, "stored ids as generated");
+        assert_ne!(pool[3].response_ids.last(), Some(&eos), "a stop string");
+
+        // Both O1-Pruner and SFT then train the EOS as the last response target.
+        let preset = |name| TrainConfig::preset(name, "m".into(), "s".into(), "o".into()).unwrap();
+        for config in [preset("demo"), preset("marco-o1-7b-sft")] {
+            let (examples, _) = crate::run::training_set(&config, &pool);
+            let first = examples
+                .iter()
+                .find(|e| e.response_ids == generated)
+                .unwrap_or_else(|| panic!("{:?}: no example of sample 0", config.method));
+            let t = crate::batch::tensors(
+                std::slice::from_ref(first),
+                &[0],
+                None,
+                &burn::tensor::Device::flex(),
+            );
+            let targets = t
+                .targets
+                .into_data()
+                .convert::<i64>()
+                .try_to_vec::<i64>()
+                .unwrap();
+            let mask = t.mask.into_data().try_to_vec::<f32>().unwrap();
+            assert_eq!(targets.last(), Some(&i64::from(eos)), "{:?}", config.method);
+            assert_eq!(mask.last(), Some(&1.0), "{:?}", config.method);
+            assert!(matches!(
+                config.method,
+                Method::O1Pruner | Method::Sft { .. }
+            ));
+        }
+    }
 }

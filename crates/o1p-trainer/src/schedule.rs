@@ -4,18 +4,31 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 
-/// Linear warmup from 0 to `lr` over `warmup` steps, then a cosine decay to `min_lr` at
-/// `total` steps (the reference code's schedule: cosine with warmup ratio 0.1).
+/// The learning rate of optimizer step `step` (0-based) of `total`: Hugging Face's cosine
+/// schedule with warmup (`get_cosine_with_min_lr_schedule_with_warmup`, the reference code's
+/// `lr_scheduler_type: cosine`). Linear warmup from 0 at step 0 to `lr` at step `warmup`, then
+/// a half cosine from `lr` down to `min_lr` at step `total`:
+///
+/// ```text
+/// step < warmup:  lr * step / warmup
+/// otherwise:      min_lr + (lr - min_lr) * 0.5 * (1 + cos(pi * (step - warmup) / max(1, total - warmup)))
+/// ```
+///
+/// As in the Trainer, the first step of a run with warmup has learning rate 0 (it only fills
+/// AdamW's moments).
 ///
 /// ```
 /// use o1p_trainer::schedule::lr_at;
-/// assert_eq!(lr_at(0, 10, 2, 1.0, 0.0), 0.5);
+/// assert_eq!(lr_at(0, 10, 2, 1.0, 0.0), 0.0);
+/// assert_eq!(lr_at(1, 10, 2, 1.0, 0.0), 0.5);
 /// assert_eq!(lr_at(2, 10, 2, 1.0, 0.0), 1.0);
+/// assert!((lr_at(6, 10, 2, 1.0, 0.0) - 0.5).abs() < 1e-12); // halfway through the cosine
 /// assert!(lr_at(9, 10, 2, 1.0, 0.0) < 0.05);
+/// assert_eq!(lr_at(0, 10, 0, 1.0, 0.0), 1.0); // no warmup: the peak at once
 /// ```
 pub fn lr_at(step: usize, total: usize, warmup: usize, lr: f64, min_lr: f64) -> f64 {
     if step < warmup {
-        return lr * (step + 1) as f64 / warmup as f64;
+        return lr * step as f64 / warmup as f64;
     }
     let decay_steps = total.saturating_sub(warmup).max(1);
     let progress = ((step - warmup) as f64 / decay_steps as f64).min(1.0);
@@ -62,6 +75,62 @@ impl ModuleVisitor for Scale<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(g) = self.grads.remove::<D>(param.id) {
             self.grads.register::<D>(param.id, g * self.factor);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lr_at;
+
+    /// The learning rates transformers 5.24 applies at each optimizer step with
+    /// `get_cosine_with_min_lr_schedule_with_warmup(num_warmup_steps=3,
+    /// num_training_steps=20, min_lr_rate=0.1)` and peak 2e-7 (read from the optimizer's
+    /// param group before each `step()`).
+    const HF_WARMUP_3_OF_20: [f64; 20] = [
+        0.0,
+        6.666666666666665e-08,
+        1.333333333333333e-07,
+        2e-07,
+        1.9846757897155116e-07,
+        1.9392250064639199e-07,
+        1.8651954221566527e-07,
+        1.765108025498593e-07,
+        1.6423711727413307e-07,
+        1.5011645201988846e-07,
+        1.3462966910648747e-07,
+        1.1830415235169718e-07,
+        1.0169584764830283e-07,
+        8.537033089351255e-08,
+        6.988354798011155e-08,
+        5.576288272586693e-08,
+        4.348919745014069e-08,
+        3.348045778433474e-08,
+        2.6077499353607985e-08,
+        2.1532421028448838e-08,
+    ];
+
+    #[test]
+    fn matches_hugging_face_cosine_with_warmup() {
+        for (step, &want) in HF_WARMUP_3_OF_20.iter().enumerate() {
+            let got = lr_at(step, 20, 3, 2e-7, 2e-8);
+            assert!(
+                (got - want).abs() <= 1e-12 * 2e-7,
+                "step {step}: {got} vs {want}"
+            );
+        }
+        // get_cosine_schedule_with_warmup(num_warmup_steps=0, num_training_steps=5), peak 1.
+        let no_warmup = [
+            1.0,
+            0.9045084971874737,
+            0.6545084971874737,
+            0.3454915028125263,
+        ];
+        for (step, &want) in no_warmup.iter().enumerate() {
+            assert!(
+                (lr_at(step, 5, 0, 1.0, 0.0) - want).abs() < 1e-12,
+                "step {step}"
+            );
         }
     }
 }

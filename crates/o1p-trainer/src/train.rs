@@ -190,7 +190,15 @@ pub fn train(
         ));
         order.extend(idx);
     }
-    let total_steps = order.len().div_ceil(o.batch_size);
+    // As Hugging Face's Trainer batches: a step never spans two epochs (the last step of an
+    // epoch takes what is left of it), so a pool smaller than a batch is one step per epoch.
+    let steps_per_epoch = units.div_ceil(o.batch_size);
+    let total_steps = steps_per_epoch * o.epochs;
+    let step_units = |step: usize| {
+        let (epoch, k) = (step / steps_per_epoch, step % steps_per_epoch);
+        let start = epoch * units + k * o.batch_size;
+        start..epoch * units + ((k + 1) * o.batch_size).min(units)
+    };
     let warmup = (o.warmup_ratio * total_steps as f64).ceil() as usize;
 
     // --- reference log-probs of the initial model (the policy at step 0).
@@ -248,8 +256,7 @@ pub fn train(
     for step in start..last {
         let step_started = Instant::now();
         let lr = lr_at(step, total_steps, warmup, o.lr, o.lr * o.min_lr_ratio);
-        let rows: Vec<usize> = order
-            [step * o.batch_size..((step + 1) * o.batch_size).min(order.len())]
+        let rows: Vec<usize> = order[step_units(step)]
             .iter()
             .flat_map(|&u| (u * unit)..(u * unit + unit))
             .collect();
@@ -267,11 +274,7 @@ pub fn train(
             o,
             lr,
         )
-        .map_err(|value| TrainError::NonFinite {
-            step: step + 1,
-            value,
-            checkpoint: checkpoint_dir.clone(),
-        })?;
+        .map_err(|bad| bad.error(step + 1, checkpoint_dir.clone()))?;
         model = next;
         trained_tokens += outcome.tokens;
         let m = outcome.metrics(
@@ -313,10 +316,15 @@ pub fn train(
 }
 
 /// AdamW with the run's hyper-parameters (the learning rate is given per step).
+///
+/// Burn's AdamW computes what `torch.optim.AdamW` does: `p *= 1 - lr * wd`, then
+/// `p -= lr * m_hat / (sqrt(v_hat) + eps)` with bias-corrected moments; only its default
+/// epsilon differs (1e-5 against PyTorch's 1e-8), so the epsilon is always set.
 pub(crate) fn new_optimizer(o: &OptimConfig) -> ModuleOptimizer {
     AdamWConfig::new()
         .with_beta_1(o.beta1)
         .with_beta_2(o.beta2)
+        .with_epsilon(o.epsilon)
         .with_weight_decay(o.weight_decay)
         .init()
 }
@@ -410,7 +418,8 @@ impl StepOutcome {
 /// AdamW update at `lr`. `refs` holds the reference (or old-policy) log-probs of each
 /// example's response tokens; without them `reference` computes them per micro-batch.
 /// (Callers give one of the two whenever the objective needs a reference.) `Err` carries a
-/// non-finite loss value; the checkpoint on disk is then left as it was.
+/// non-finite loss or gradient norm; the model is then not updated and the checkpoint on disk
+/// is left as it was.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn optimizer_step(
     mut model: CausalLm,
@@ -421,7 +430,7 @@ pub(crate) fn optimizer_step(
     objective: Objective,
     o: &OptimConfig,
     lr: f64,
-) -> std::result::Result<(CausalLm, StepOutcome), f32> {
+) -> std::result::Result<(CausalLm, StepOutcome), NonFiniteStep> {
     let device = model.model.embed_tokens.weight.device();
     let unit = objective.unit();
     let totals = StepTotals {
@@ -472,7 +481,10 @@ pub(crate) fn optimizer_step(
         };
         let value: f32 = loss.clone().into_scalar();
         if !value.is_finite() {
-            return Err(value);
+            return Err(NonFiniteStep {
+                quantity: "loss",
+                value,
+            });
         }
         outcome.loss += f64::from(value);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -480,8 +492,37 @@ pub(crate) fn optimizer_step(
     }
     let mut grads = accumulated.grads();
     outcome.grad_norm = clip_global_norm(&model, &mut grads, o.max_grad_norm);
+    // A NaN norm compares false against max_grad_norm, and AdamW would write NaN into every
+    // parameter it touches: a finite loss does not make the step safe.
+    if !outcome.grad_norm.is_finite() {
+        return Err(NonFiniteStep {
+            quantity: "gradient norm",
+            value: outcome.grad_norm as f32,
+        });
+    }
     model = optim.step(lr, model, grads);
     Ok((model, outcome))
+}
+
+/// What made [`optimizer_step`] refuse to update: a non-finite loss or gradient norm.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NonFiniteStep {
+    /// `loss` or `gradient norm`.
+    pub quantity: &'static str,
+    /// The value.
+    pub value: f32,
+}
+
+impl NonFiniteStep {
+    /// The run's error for optimizer step `step` (1-based).
+    pub(crate) fn error(self, step: usize, checkpoint: PathBuf) -> TrainError {
+        TrainError::NonFinite {
+            step,
+            quantity: self.quantity,
+            value: self.value,
+            checkpoint,
+        }
+    }
 }
 
 /// Keeps only the last `n` decoder layers trainable (embedding, final norm and head frozen too,
@@ -531,8 +572,17 @@ pub(crate) fn precomputed_reference(
         for (row, &i) in micro.iter().enumerate() {
             let p = examples[i].prompt_ids.len();
             let r = examples[i].response_ids.len();
-            // Target position j predicts token j + 1; the response starts at token p.
-            out[i] = host[row * width + p - 1..row * width + p - 1 + r].to_vec();
+            let at = row * width;
+            // Target position j predicts token j + 1; the response starts at token p. Without a
+            // prompt nothing predicts the first response token (it is masked out of the loss):
+            // it gets a 0 placeholder so that every response token keeps its slot.
+            out[i] = if p == 0 {
+                std::iter::once(0.0)
+                    .chain(host[at..at + r.saturating_sub(1)].iter().copied())
+                    .collect()
+            } else {
+                host[at + p - 1..at + p - 1 + r].to_vec()
+            };
         }
     }
     let cached = CachedReference {

@@ -77,6 +77,7 @@ fn policy_loss_equals_closed_form_for_every_mode() {
                     ratio,
                     aggregation: agg,
                     kl_coef: 0.0,
+                    dual_clip: None,
                 };
                 let (loss, _) = policy_loss(logp, ref_lp, mask, a, &cfg, totals);
                 let expected = closed_form(ratio, agg, adv, 0.2);
@@ -123,6 +124,69 @@ fn clipping_stops_the_gradient_on_the_clipped_side() {
     // Inside the range both sides agree: d(-r*A)/dlogp = -A*r.
     let (g, _) = grad_of(0.1, 2.0);
     assert!((g + 2.0 * 0.1f32.exp()).abs() < 1e-5, "{g}");
+}
+
+#[test]
+fn dual_clip_bounds_the_negative_advantage_side() {
+    let device = dev().autodiff();
+    let totals = StepTotals {
+        sequences: 1,
+        tokens: 1,
+    };
+    let run = |logp0: f32, adv: f32, dual_clip: Option<f32>| {
+        let logp = tensor2(vec![logp0], 1, 1, &device).require_grad();
+        let a = Tensor::<1>::from_floats([adv], &device);
+        let config = PolicyLossConfig {
+            dual_clip,
+            ..Default::default()
+        };
+        let (loss, stats) = policy_loss(
+            logp.clone(),
+            tensor2(vec![0.0], 1, 1, &device),
+            tensor2(vec![1.0], 1, 1, &device),
+            a,
+            &config,
+            totals,
+        );
+        let value: f32 = loss.clone().into_scalar();
+        let grads = loss.backward();
+        let g: f32 = logp.grad(&grads).map(|g| g.into_scalar()).unwrap_or(0.0);
+        (value, g, stats.clipped)
+    };
+    // r = e^2 = 7.39 with A = -1: without a dual clip the loss is r and grows with r.
+    let (loss, g, clipped) = run(2.0, -1.0, None);
+    assert!((loss - 2f32.exp()).abs() < 1e-4 && (g - 2f32.exp()).abs() < 1e-4);
+    assert_eq!(clipped, 0);
+    // With c = 3 the objective is c * A: loss 3, no gradient, counted as clipped.
+    let (loss, g, clipped) = run(2.0, -1.0, Some(3.0));
+    assert!((loss - 3.0).abs() < 1e-5 && g == 0.0, "{loss} {g}");
+    assert_eq!(clipped, 1);
+    // Below c, and for positive advantages, the dual clip changes nothing.
+    assert_eq!(run(0.5, -1.0, Some(3.0)), run(0.5, -1.0, None));
+    assert_eq!(run(2.0, 1.0, Some(3.0)), run(2.0, 1.0, None));
+    assert_eq!(run(-2.0, 0.5, Some(3.0)), run(-2.0, 0.5, None));
+}
+
+#[test]
+fn a_row_without_response_tokens_has_a_finite_token_mean_ratio() {
+    let device = dev();
+    let logp = tensor2(vec![-1.0, -0.5, -0.3, -0.2], 2, 2, &device);
+    let ref_lp = tensor2(vec![-1.2, -0.4, -0.5, -0.5], 2, 2, &device);
+    let mask = tensor2(vec![1.0, 1.0, 0.0, 0.0], 2, 2, &device);
+    let a = Tensor::<1>::from_floats([1.0, -1.0], &device);
+    let config = PolicyLossConfig {
+        ratio: RatioMode::TokenMean,
+        ..Default::default()
+    };
+    let totals = StepTotals {
+        sequences: 2,
+        tokens: 2,
+    };
+    let (loss, stats) = policy_loss(logp, ref_lp, mask, a, &config, totals);
+    let loss = scalar(loss);
+    assert!(loss.is_finite() && stats.ratio_sum.is_finite(), "{loss}");
+    // Row 0: r = exp(mean(0.2, -0.1)) = exp(0.05); row 1 contributes nothing.
+    assert!((loss + 0.05f64.exp() / 2.0).abs() < 1e-5, "{loss}");
 }
 
 #[test]
@@ -419,6 +483,69 @@ fn a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint() {
 }
 
 #[test]
+fn a_non_finite_gradient_with_a_finite_loss_stops_the_run() {
+    let device = dev().autodiff();
+    let (model, config) = tiny_model(&device);
+    // Advantages of 1e37 keep the loss finite (about -1e37) while the gradient's squared norm
+    // overflows: the step must not be applied.
+    let huge: Vec<TrainExample> = examples()
+        .into_iter()
+        .map(|mut e| {
+            e.advantage = 1e37;
+            e
+        })
+        .collect();
+    let err = train(
+        model,
+        &config,
+        huge,
+        Objective::Policy(PolicyLossConfig::default()),
+        &settings(4, 10_000, None),
+        &tmp("nan-grad"),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            o1p_trainer::TrainError::NonFinite {
+                step: 1,
+                quantity: "gradient norm",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("gradient norm"), "{err}");
+}
+
+#[test]
+fn an_empty_prompt_trains_with_precomputed_reference_log_probs() {
+    let device = dev().autodiff();
+    let (model, config) = tiny_model(&device);
+    let mut ex = examples();
+    ex[0].prompt_ids.clear(); // the first response token has no predecessor
+    ex[1].prompt_ids.clear();
+    ex[1].response_ids.truncate(1); // and this row has no response target at all
+    let objective = Objective::Policy(PolicyLossConfig {
+        ratio: RatioMode::TokenMean,
+        ..Default::default()
+    });
+    let (trained, report) = train(
+        model,
+        &config,
+        ex,
+        objective,
+        &settings(4, 10_000, None),
+        &tmp("empty-prompt"),
+    )
+    .unwrap();
+    assert!(report.final_loss.is_finite());
+    for (name, v) in flat_params(&trained) {
+        assert!(v.iter().all(|x| x.is_finite()), "{name}");
+    }
+}
+
+#[test]
 fn exported_model_reloads_to_identical_logits() {
     let device = dev().autodiff();
     let (model, config) = tiny_model(&device);
@@ -442,4 +569,176 @@ fn exported_model_reloads_to_identical_logits() {
     let (reloaded, _) = o1p_model::load_pretrained(&dir, &dev(), DType::F32).unwrap();
     let e = &examples()[0];
     assert_eq!(seq_logprob(&trained.valid(), e), seq_logprob(&reloaded, e));
+}
+
+/// Where the PyTorch parity fixture lives (made by xtask/python/make_trainer_parity.py).
+fn parity_fixture() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity")
+}
+
+/// How far one step's parameter changes are from PyTorch's, over the elements PyTorch moved by
+/// at least 0.1 lr: the 99th percentile and the maximum of the relative error, and how many
+/// moved the other way.
+#[derive(Debug, Clone, Copy)]
+struct Parity {
+    compared: usize,
+    p99: f64,
+    max: f64,
+    sign_flips: usize,
+}
+
+fn compare_changes(
+    initial: &CausalLm,
+    ours: &CausalLm,
+    expected: &mut o1p_model::weights::Checkpoint,
+    step: usize,
+    lr: f64,
+) -> Parity {
+    use o1p_model::weights::{TensorKind, WeightSource};
+    let shapes = weights::named_tensors(&initial.valid());
+    let (initial, ours) = (flat_params(initial), flat_params(ours));
+    let mut errors = Vec::new();
+    let mut sign_flips = 0;
+    for ((name, p0), (name2, ours)) in initial.iter().zip(&ours) {
+        assert_eq!(name, name2);
+        let shape = shapes[name].shape().to_vec();
+        let reference = expected
+            .tensor(&format!("step{step}.{name}"), &shape, TensorKind::Weight)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .convert_dtype(DType::F32)
+            .try_to_vec::<f32>()
+            .unwrap();
+        for ((&start, &got), &want) in p0.iter().zip(ours).zip(&reference) {
+            let want_change = f64::from(want) - f64::from(start);
+            let got_change = f64::from(got) - f64::from(start);
+            if want_change.abs() < 0.1 * lr {
+                continue;
+            }
+            if got_change.signum() != want_change.signum() {
+                sign_flips += 1;
+            }
+            errors.push((got_change - want_change).abs() / want_change.abs());
+        }
+    }
+    errors.sort_by(f64::total_cmp);
+    let compared = errors.len();
+    assert!(compared > 0, "step {step}: nothing moved");
+    Parity {
+        compared,
+        p99: errors[((compared as f64 * 0.99).ceil() as usize).min(compared) - 1],
+        max: errors[compared - 1],
+        sign_flips,
+    }
+}
+
+/// Two steps of `train()` on the fixture's pool, through the public path (a TOML run config,
+/// pool samples, `training_set`), compared after each step with PyTorch's parameters.
+fn parity_run(ratio: &str, epsilon: f64, batch_size: usize) -> [Parity; 2] {
+    let fixture = parity_fixture();
+    let pool_json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture.join("pool.json")).unwrap()).unwrap();
+    let lr = pool_json["lr"].as_f64().unwrap();
+    let text = format!(
+        "model = '{model}'\nsamples = '{pool}'\nout = 'unused'\n\
+         [reward]\nlambda = {lambda}\nsamples_per_problem = 0\n\
+         [loss]\neps = {eps}\nratio = '{ratio}'\n\
+         [optim]\nlr = {lr:e}\nepsilon = {epsilon:e}\nmin_lr_ratio = 1.0\nwarmup_ratio = 0.0\n\
+         weight_decay = 0.0\nmax_grad_norm = 0.0\nbatch_size = {batch_size}\nepochs = 2\n\
+         max_seq_len = 64\n",
+        model = fixture.join("model").display(),
+        pool = fixture.join("pool.json").display(),
+        lambda = pool_json["lambda"].as_f64().unwrap(),
+        eps = pool_json["eps"].as_f64().unwrap(),
+    );
+    let config = o1p_trainer::TrainConfig::from_toml(&text, "parity.toml").unwrap();
+    let pool: Vec<o1p_trainer::PoolSample> = pool_json["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| o1p_trainer::PoolSample {
+            problem_id: s["problem_id"].as_str().unwrap().into(),
+            sample_index: s["sample_index"].as_u64().unwrap() as usize,
+            prompt_ids: serde_json::from_value(s["prompt_ids"].clone()).unwrap(),
+            response_ids: serde_json::from_value(s["response_ids"].clone()).unwrap(),
+            correct: s["correct"].as_bool().unwrap(),
+            truncated: false,
+        })
+        .collect();
+    let (examples, objective) = o1p_trainer::training_set(&config, &pool);
+    assert_eq!(examples.len(), pool.len());
+    for (sample, want) in pool.iter().zip(pool_json["advantages"].as_array().unwrap()) {
+        let e = examples
+            .iter()
+            .find(|e| e.response_ids == sample.response_ids)
+            .unwrap();
+        assert!((f64::from(e.advantage) - want.as_f64().unwrap()).abs() < 1e-5);
+    }
+    let settings = TrainSettings {
+        optim: config.optim.clone(),
+        seed: config.seed,
+        reference: config.reference,
+        ..Default::default()
+    };
+    let device = dev().autodiff();
+    let (model, model_config) =
+        o1p_model::load_pretrained(&config.model, &device, DType::F32).unwrap();
+    let mut expected =
+        o1p_model::weights::Checkpoint::open(fixture.join(format!("expected_{ratio}.safetensors")))
+            .unwrap();
+    let mut out = Vec::new();
+    for step in [1, 2] {
+        let mut s = settings.clone();
+        s.stop_after = Some(step);
+        let (trained, report) = train(
+            model.clone(),
+            &model_config,
+            examples.clone(),
+            objective,
+            &s,
+            &tmp(&format!("parity-{ratio}-{epsilon:e}-{batch_size}-{step}")),
+        )
+        .unwrap();
+        assert_eq!(report.steps, step);
+        out.push(compare_changes(&model, &trained, &mut expected, step, lr));
+    }
+    [out[0], out[1]]
+}
+
+#[test]
+fn two_steps_match_an_independent_pytorch_implementation() {
+    // The pool (6 samples) as one batch of 6, and inside a batch of 32: a step never spans
+    // two epochs, as in Hugging Face's Trainer, so both are 2 steps of the whole pool.
+    for (ratio, batch_size) in [
+        ("sequence", 6),
+        ("token_mean", 6),
+        ("sequence", 32),
+        ("token_mean", 32),
+    ] {
+        let parity = parity_run(ratio, 1e-8, batch_size);
+        for (k, p) in parity.iter().enumerate() {
+            eprintln!(
+                "parity {ratio} batch {batch_size} step {}: {} changes compared, relative error p99 {:.2e}, max {:.2e}, {} sign flips",
+                k + 1,
+                p.compared,
+                p.p99,
+                p.max,
+                p.sign_flips
+            );
+            assert!(
+                p.p99 <= 1e-3 && p.sign_flips == 0,
+                "{ratio} step {}: {p:?}",
+                k + 1
+            );
+        }
+        if batch_size == 32 {
+            continue;
+        }
+        // The comparison is sharp enough to see Burn's default epsilon (1e-5).
+        let burn_default = parity_run(ratio, 1e-5, batch_size);
+        eprintln!("parity {ratio} with epsilon 1e-5: {burn_default:?}");
+        assert!(
+            burn_default.iter().any(|p| p.p99 > 1e-3),
+            "{ratio}: {burn_default:?}"
+        );
+    }
 }

@@ -2,13 +2,16 @@
 //!
 //! ```text
 //! cargo run --release --example baseline -- --method sft|dpo --model DIR --samples DIR --out DIR
-//!     [--config run.toml | --preset NAME] [--lr F] [--epochs N]
+//!     [--config run.toml | --preset NAME] [--lr F] [--epochs N] [--fresh]
 //! ```
 //!
 //! `--preset` takes the paper's baseline settings (the reference code's configs):
 //! `marco-o1-7b-sft` (lr 1e-6, 2 epochs), `marco-o1-7b-dpo` (lr 5e-8), `qwq-32b-sft` (lr 5e-6,
 //! last 48 layers), `qwq-32b-dpo` (lr 2e-7, 2 epochs, last 36 layers); its method must be the
 //! one `--method` names.
+//!
+//! Like `prune`, a rerun resumes, and a rerun with other settings or inputs is refused before
+//! anything is written; `--fresh` removes the run's files from `--out` and starts over.
 //!
 //! SFT trains on the 2 shortest correct samples per problem; DPO prefers each of them over the
 //! problem's longest sample (beta 0.1). The fast-solving prompt baseline needs no training:
@@ -18,7 +21,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use o1_pruner::trainer::{Method, TrainConfig, run};
+use o1_pruner::trainer::{Method, TrainConfig, remove_outputs, run};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum BaselineMethod {
@@ -54,6 +57,9 @@ struct Args {
     /// Epochs override.
     #[arg(long)]
     epochs: Option<usize>,
+    /// Start over: remove the files of an earlier run from --out first (only the run's own).
+    #[arg(long)]
+    fresh: bool,
 }
 
 fn main() -> ExitCode {
@@ -108,6 +114,11 @@ fn run_cli(args: Args) -> anyhow::Result<()> {
         config.optim.epochs = epochs;
     }
     config.validate(std::path::Path::new("<command line>"))?;
+    if args.fresh {
+        for path in remove_outputs(&config.out)? {
+            eprintln!("--fresh: removed {}", path.display());
+        }
+    }
     let report = run(&config, true)?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

@@ -27,6 +27,12 @@
 //! responses), `report.json`, `report.md` and the plots (`lengths_*`, `quartiles_*`,
 //! `difficulty_*`, as SVG and PNG). The Markdown tables are printed on stdout.
 //!
+//! Beside each results file, `<label>/<benchmark>.fingerprint.json` records the settings, the
+//! problems and the model's hash. A rerun with another model under the same label, changed
+//! questions or golds under the same file name, or other settings is refused before anything
+//! is written, naming each changed field; `--fresh` removes the results files of the given
+//! labels and benchmarks from `--out` and evaluates them again.
+//!
 //! Exit status: 0 when every problem was evaluated; 2 when records of a data file were
 //! malformed or problems were skipped (a prompt longer than the model's context with
 //! `--max-new-tokens` added, ...; each listed on stderr, the report covers the rest), as
@@ -40,7 +46,7 @@ use clap::{Parser, ValueEnum};
 use o1_pruner::data::{PromptTemplate, demo};
 use o1_pruner::eval::run::{
     Benchmark, BenchmarkFormat, Decoding, EvalConfig, LoadedModel, ReportOptions, evaluate,
-    write_report,
+    remove_outputs, write_report,
 };
 use o1_pruner::model::{Backend, Precision};
 use o1_pruner::reward::GradeOptions;
@@ -106,6 +112,10 @@ struct Args {
     /// (R1-Distill-Qwen-7B: 15 GB instead of 30); logits are read back in f32 either way.
     #[arg(long, default_value = "f32")]
     dtype: Precision,
+    /// Start over: remove the results of the given labels on the given benchmarks from --out
+    /// first (their .jsonl, .meta.json and .fingerprint.json files; nothing else).
+    #[arg(long)]
+    fresh: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -226,6 +236,15 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     config.validate()?;
 
+    if args.fresh {
+        for (label, _) in &models {
+            for b in &benchmarks {
+                for path in remove_outputs(&args.out, label, &b.name)? {
+                    eprintln!("--fresh: removed {}", path.display());
+                }
+            }
+        }
+    }
     let device = args.backend.device()?;
     let mut runs = Vec::with_capacity(models.len());
     for (label, dir) in &models {

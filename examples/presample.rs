@@ -7,7 +7,7 @@
 //!     [--server URL [--server-model NAME] [--concurrency 8] [--grouped] [--server-token-ids]
 //!      [--api-key KEY] [--timeout 600]]
 //!     [--prompt-style auto|raw|chat] [--system TEXT | --no-system] [--user TEXT]
-//!     [--fast-solving] [--stop STRING]... [--keep-token-ids | --no-token-ids] [--no-progress]
+//!     [--fast-solving] [--stop STRING]... [--keep-token-ids | --no-token-ids] [--no-progress] [--fresh]
 //! ```
 //!
 //! Each record keeps the generated token ids, EOS included (the default; `--keep-token-ids` is
@@ -24,23 +24,27 @@
 //! - `samples.jsonl`: one sample record per line, problems in input order, samples 0..K;
 //! - `reference_stats.json`: per-problem reference statistics, a JSON array in problem order;
 //! - `presample.json`: the settings; rerunning into the directory with other settings fails.
+//! - `fingerprint.json`: settings, problems and the model's hash (see `o1p_data::fingerprint`).
 //!
 //! Rerunning the same command after an interruption (even kill -9) resumes and ends with the
-//! same files as an uninterrupted run. Exit status: 0 when every problem was sampled, 2 when
-//! some problems or data records were skipped (listed on stderr: malformed records, no gold
-//! answer, a prompt longer than the model's context with --max-new-tokens added, ...) or on a
-//! usage error (a flag out of its range), 1 on an error.
+//! same files as an uninterrupted run. A rerun with other settings, other problems (even under
+//! the same ids) or another model is refused before anything is written, naming each changed
+//! field; `--fresh` removes this step's files from `--out` and starts over. Exit status: 0 when
+//! every problem was sampled, 2 when some problems or data records were skipped (listed on
+//! stderr: malformed records, no gold answer, a prompt longer than the model's context with
+//! --max-new-tokens added, ...) or on a usage error (a flag out of its range), 1 on an error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use o1_pruner::data::fingerprint::{RunFingerprint, model_hash};
 use o1_pruner::data::{
     ChatTemplate, Format, OnBadItem, PromptRenderer, PromptTemplate, load_problems,
 };
 use o1_pruner::model::{self, Backend, Precision, Tokenizer};
-use o1_pruner::sampler::presample::{PresampleConfig, presample};
+use o1_pruner::sampler::presample::{PresampleConfig, presample, remove_outputs};
 use o1_pruner::sampler::{
     Generator, HttpConfig, HttpGenerator, NativeGenerator, SamplingParams, SeedMode, parse,
 };
@@ -142,6 +146,10 @@ struct Args {
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// Start over: remove the files of an earlier pre-sampling run from --out first
+    /// (samples.jsonl, reference_stats.json, presample.json, fingerprint.json; nothing else).
+    #[arg(long)]
+    fresh: bool,
 }
 
 fn main() -> ExitCode {
@@ -197,6 +205,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         // `--keep-token-ids` is the default; the two flags conflict.
         keep_token_ids: args.keep_token_ids || !args.no_token_ids,
         progress: !args.no_progress,
+        fingerprint: inputs(&args)?,
         ..Default::default()
     };
     let generator: Box<dyn Generator> = match &args.server {
@@ -227,6 +236,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             )
         }
     };
+    if args.fresh {
+        for path in remove_outputs(&args.out)? {
+            eprintln!("--fresh: removed {}", path.display());
+        }
+    }
     let summary = presample(
         &loaded.problems,
         &renderer,
@@ -254,6 +268,24 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             ExitCode::from(2)
         },
     )
+}
+
+/// The inputs that decide the samples beside the settings and the problems: the model (its
+/// cheap hash) and, with --server, the served model's name.
+fn inputs(args: &Args) -> anyhow::Result<RunFingerprint> {
+    let mut fp = RunFingerprint::default();
+    // The problems' hash is the driver's; this only names the file in messages.
+    fp.sources
+        .insert("problems".into(), args.data.display().to_string());
+    if let Some(model) = &args.model {
+        let hash =
+            model_hash(model).with_context(|| format!("fingerprint of {}", model.display()))?;
+        fp.set_from("model", hash, model);
+    }
+    if args.server.is_some() {
+        fp.set("server_model", args.server_model.clone());
+    }
+    Ok(fp)
 }
 
 fn renderer(style: &str, tokenizer: Option<&Tokenizer>) -> anyhow::Result<PromptRenderer> {

@@ -7,7 +7,10 @@
 //!
 //! The trained model lands in `<out>/model` (Hugging Face layout); metrics in
 //! `<out>/metrics.jsonl`. Rerunning the same command after a crash resumes from the last
-//! checkpoint.
+//! checkpoint. A rerun with any other setting, model or pool is refused before anything is
+//! written, naming each changed field (`<out>/fingerprint.json` records them); `--fresh`
+//! removes the run's files from `<out>` (run.toml, checkpoint/, model/, metrics.jsonl, ...)
+//! and starts over.
 //!
 //! By default training is off-policy on the pre-sampled pool, as the paper's code does. With
 //! `mode = "on_policy"` and an `[on_policy]` table in the config (problems file with the gold
@@ -19,7 +22,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use o1_pruner::trainer::{Method, TrainConfig, run};
+use o1_pruner::trainer::{Method, TrainConfig, remove_outputs, run};
 
 #[derive(Parser, Debug)]
 #[command(about = "Length-harmonizing fine-tuning (O1-Pruner)")]
@@ -43,6 +46,10 @@ struct Args {
     /// Print the resolved config as TOML and exit.
     #[arg(long)]
     print_config: bool,
+    /// Start over: remove the files of an earlier run from the run directory first (only the
+    /// run's own: fingerprint.json, run.toml, checkpoint/, model/, metrics.jsonl, ...).
+    #[arg(long)]
+    fresh: bool,
 }
 
 fn main() -> ExitCode {
@@ -81,6 +88,11 @@ fn run_cli(args: Args) -> anyhow::Result<()> {
             "note: this config trains {:?}; `baseline` is the usual entry point for baselines",
             config.method
         );
+    }
+    if args.fresh {
+        for path in remove_outputs(&config.out)? {
+            eprintln!("--fresh: removed {}", path.display());
+        }
     }
     let report = run(&config, true)?;
     println!("{}", serde_json::to_string_pretty(&report)?);

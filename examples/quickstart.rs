@@ -13,6 +13,11 @@
 //!
 //! `--with-baselines` also runs the paper's fast-solving prompt, SFT and DPO baselines from the
 //! same pool and reports them in the same table.
+//!
+//! Run twice with the same flags, the second run reuses the samples, resumes training from its
+//! last checkpoint and reuses the evaluations. With other flags into the same `--out`, the
+//! first step whose inputs changed is refused (naming what changed); `--fresh` removes the
+//! quickstart's files from `--out` first.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,14 +26,15 @@ use std::time::Instant;
 use anyhow::Context;
 use burn::tensor::DType;
 use clap::Parser;
+use o1_pruner::data::fingerprint::model_hash;
 use o1_pruner::data::{Problem, PromptRenderer, demo, write_json_atomic};
 use o1_pruner::eval::run::{
     Benchmark, EvalConfig, EvalModel, ModelRun, ReportOptions, evaluate, write_report,
 };
-use o1_pruner::model::{Backend, Tokenizer, load_pretrained};
-use o1_pruner::sampler::presample::{PresampleConfig, presample};
+use o1_pruner::model::{Backend, CausalLm, Tokenizer, load_pretrained};
+use o1_pruner::sampler::presample::{self, PresampleConfig, presample};
 use o1_pruner::sampler::{NativeGenerator, SamplingParams};
-use o1_pruner::trainer::{Method, TrainConfig, run as train_run};
+use o1_pruner::trainer::{Method, TrainConfig, remove_outputs, run as train_run};
 
 #[derive(Parser, Debug)]
 #[command(about = "O1-Pruner end to end on the embedded demo model")]
@@ -96,6 +102,10 @@ struct Args {
     /// override lambda, lr, eps, epochs, batch size, seed and backend.
     #[arg(long)]
     train_config: Option<PathBuf>,
+    /// Start over: remove the files of an earlier quickstart from --out first (samples,
+    /// training run, baselines, evaluation results; nothing else).
+    #[arg(long)]
+    fresh: bool,
 }
 
 fn main() -> ExitCode {
@@ -118,6 +128,9 @@ fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut stages: Vec<(&str, f64)> = Vec::new();
     let out = &args.out;
+    if args.fresh {
+        remove_quickstart_outputs(out)?;
+    }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let device = args.backend.device()?;
     let (base, _) = load_pretrained(&args.model, &device, DType::F32)
@@ -253,7 +266,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let eval_dir = out.join("eval");
     let mut runs: Vec<ModelRun> = Vec::new();
     runs.push(evaluate(
-        &EvalModel::new("base", &base, &tokenizer),
+        &hashed("base", &base, &tokenizer, &args.model)?,
         std::slice::from_ref(&benchmark),
         &eval_config,
         &eval_dir,
@@ -264,7 +277,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             ..eval_config.clone()
         };
         runs.push(evaluate(
-            &EvalModel::new("fast-prompt", &base, &tokenizer),
+            &hashed("fast-prompt", &base, &tokenizer, &args.model)?,
             std::slice::from_ref(&benchmark),
             &fast,
             &eval_dir,
@@ -272,7 +285,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         for (label, dir) in &baseline_models {
             let (m, _) = load_pretrained(dir, &device, DType::F32)?;
             runs.push(evaluate(
-                &EvalModel::new(label.clone(), &m, &tokenizer),
+                &hashed(label, &m, &tokenizer, dir)?,
                 std::slice::from_ref(&benchmark),
                 &eval_config,
                 &eval_dir,
@@ -281,7 +294,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
     let (pruned, _) = load_pretrained(out.join("model"), &device, DType::F32)?;
     runs.push(evaluate(
-        &EvalModel::new("o1-pruner", &pruned, &tokenizer),
+        &hashed("o1-pruner", &pruned, &tokenizer, &out.join("model"))?,
         std::slice::from_ref(&benchmark),
         &eval_config,
         &eval_dir,
@@ -317,5 +330,37 @@ fn run(args: Args) -> anyhow::Result<()> {
         report_path.display(),
         out.join("model").display()
     );
+    Ok(())
+}
+
+/// A model evaluated from memory, carrying the hash of the directory it came from so that its
+/// evaluation records are tied to it.
+fn hashed<'a>(
+    label: &str,
+    model: &'a CausalLm,
+    tokenizer: &'a Tokenizer,
+    dir: &Path,
+) -> anyhow::Result<EvalModel<'a>> {
+    Ok(EvalModel::new(label, model, tokenizer).with_model_hash(model_hash(dir)?, dir))
+}
+
+/// `--fresh`: the files an earlier quickstart wrote into `out` (samples, training runs,
+/// evaluation results, reports), and nothing else.
+fn remove_quickstart_outputs(out: &Path) -> anyhow::Result<()> {
+    let mut removed = presample::remove_outputs(&out.join("presample"))?;
+    removed.extend(remove_outputs(out)?);
+    for label in ["sft", "dpo"] {
+        removed.extend(remove_outputs(&out.join("baselines").join(label))?);
+    }
+    for label in ["base", "fast-prompt", "sft", "dpo", "o1-pruner"] {
+        removed.extend(o1_pruner::eval::run::remove_outputs(
+            &out.join("eval"),
+            label,
+            "demo-test",
+        )?);
+    }
+    for path in removed {
+        eprintln!("--fresh: removed {}", path.display());
+    }
     Ok(())
 }

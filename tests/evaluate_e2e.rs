@@ -1,6 +1,8 @@
 //! End to end: the `evaluate` example binary on two tiny random models and a few demo
 //! problems writes report.json (with the summary keys and finite numbers), report.md and the
-//! plots, prints the Markdown table, and a second invocation resumes instead of regenerating.
+//! plots, prints the Markdown table, and a second invocation resumes instead of regenerating;
+//! a rerun with another model under the same label or with changed problems is refused
+//! without touching the results, and `--fresh` starts those results over.
 //!
 //! The binary is the one cargo built next to this test (`target/<profile>/examples/evaluate`):
 //! `cargo test --release` builds examples before running tests; with `--test evaluate_e2e`
@@ -54,12 +56,12 @@ fn evaluate_binary_writes_the_report_and_resumes() {
     common::write_problems(&data, &common::demo_problems(5));
     let out = dir.join("out");
 
-    let invoke = || {
+    let invoke_with = |pruned: &str, extra: &[&str]| {
         Command::new(&bin)
             .arg("--model")
             .arg(dir.join("base"))
             .arg("--model")
-            .arg(format!("pruned={}", dir.join("other").display()))
+            .arg(format!("pruned={}", dir.join(pruned).display()))
             .arg("--data")
             .arg(&data)
             .args(["--format", "demo", "--baseline", "base"])
@@ -67,9 +69,11 @@ fn evaluate_binary_writes_the_report_and_resumes() {
             .args(["--samples", "4", "--temperature", "1.0"])
             .arg("--out")
             .arg(&out)
+            .args(extra)
             .output()
             .unwrap()
     };
+    let invoke = || invoke_with("other", &[]);
     let first = invoke();
     let stdout = String::from_utf8_lossy(&first.stdout);
     let stderr = String::from_utf8_lossy(&first.stderr);
@@ -143,6 +147,47 @@ fn evaluate_binary_writes_the_report_and_resumes() {
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(again["pruned"], report["pruned"]);
     assert_eq!(again["analysis"], report["analysis"]);
+
+    // Issue 16: another model under the same label, or changed questions and golds under the
+    // same ids, used to reuse the old records and report the old model's numbers (exit 0).
+    // Now the rerun is refused naming the field, and nothing is written.
+    let results = |label: &str| {
+        ["jsonl", "meta.json", "fingerprint.json"]
+            .map(|ext| std::fs::read(out.join(label).join(format!("demo_test.{ext}"))).unwrap())
+    };
+    let (base_files, pruned_files) = (results("base"), results("pruned"));
+    let report_bytes = std::fs::read(out.join("report.json")).unwrap();
+    let refused = |o: std::process::Output, field: &str| {
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(!o.status.success(), "accepted:\n{err}");
+        assert!(err.contains(field) && err.contains("--fresh"), "{err}");
+        assert_eq!(results("base"), base_files, "{err}");
+        assert_eq!(results("pruned"), pruned_files, "{err}");
+        assert_eq!(
+            std::fs::read(out.join("report.json")).unwrap(),
+            report_bytes
+        );
+    };
+    refused(invoke_with("base", &[]), "model (");
+    let problems = common::demo_problems(5);
+    let mut changed = problems.clone();
+    changed[1].question.push_str(" + 1");
+    changed[1].gold = "0".into();
+    common::write_problems(&data, &changed);
+    refused(invoke(), "problems (");
+    // --fresh: the results of these labels on this benchmark are made again.
+    let fresh = invoke_with("base", &["--fresh"]);
+    let stderr = String::from_utf8_lossy(&fresh.stderr);
+    assert!(fresh.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("pruned / demo_test: 20 responses (0 reused)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("base / demo_test: 20 responses (0 reused)"),
+        "{stderr}"
+    );
+    common::write_problems(&data, &problems);
 
     // A bad flag combination fails with a message, not a panic.
     let bad = Command::new(&bin)

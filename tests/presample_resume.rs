@@ -1,5 +1,7 @@
 //! The `presample` example killed with SIGKILL midway and rerun ends with the same files,
-//! byte for byte, as an uninterrupted run; bad inputs are reported, never a panic.
+//! byte for byte, as an uninterrupted run; bad inputs are reported, never a panic; a rerun
+//! with other problems, other settings or without the fingerprint is refused untouched, and
+//! `--fresh` starts over.
 //!
 //! The example binary is found next to this test's executable
 //! (`target/release/examples/presample`); `cargo test --release` builds it.
@@ -57,10 +59,15 @@ fn command(model: &Path, data: &Path, out: &Path) -> Command {
 }
 
 fn files(out: &Path) -> Vec<Vec<u8>> {
-    ["samples.jsonl", "reference_stats.json", "presample.json"]
-        .iter()
-        .map(|f| std::fs::read(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}")))
-        .collect()
+    [
+        "samples.jsonl",
+        "reference_stats.json",
+        "presample.json",
+        "fingerprint.json",
+    ]
+    .iter()
+    .map(|f| std::fs::read(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}")))
+    .collect()
 }
 
 fn lines(path: &Path) -> usize {
@@ -125,6 +132,70 @@ fn killed_run_resumes_into_identical_files() {
         expected,
         "resumed files differ (killed at {at_kill} lines)"
     );
+}
+
+/// Issue 16: changed questions under the same ids, a subset of the problems, or a deleted
+/// presample.json used to reuse the old samples (and the subset rewrote reference_stats.json
+/// for fewer problems than samples.jsonl holds).
+#[test]
+fn reruns_with_other_inputs_are_refused_untouched_and_fresh_starts_over() {
+    let root = tempfile::tempdir().unwrap();
+    let (model, data) = setup(root.path());
+    let out = root.path().join("out");
+    let first = command(&model, &data, &out).output().unwrap();
+    assert_eq!(first.status.code(), Some(2), "{}", stderr(&first));
+    let expected = files(&out);
+    let refused = |cmd: &mut Command, what: &str| {
+        let o = cmd.output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains(what) && err.contains("--fresh"), "{err}");
+        assert_eq!(files(&out), expected, "a refused rerun wrote: {err}");
+    };
+    // The file ends with a line that is not UTF-8 (a bad record): work on bytes.
+    let original = std::fs::read(&data).unwrap();
+    let key = b"\"question\":\"";
+    let at = original.windows(key.len()).position(|w| w == key).unwrap() + key.len();
+    let changed = [&original[..at], b"1 + ", &original[at..]].concat();
+    let other = root.path().join("changed.jsonl");
+    std::fs::write(&other, changed).unwrap();
+    refused(&mut command(&model, &other, &out), "problems (");
+    let subset: Vec<u8> = original
+        .split_inclusive(|&b| b == b'\n')
+        .take(8)
+        .flatten()
+        .copied()
+        .collect();
+    std::fs::write(&other, subset).unwrap();
+    refused(&mut command(&model, &other, &out), "-> 8 problems");
+
+    // presample.json deleted: the fingerprint still knows the settings.
+    let settings = std::fs::read(out.join("presample.json")).unwrap();
+    std::fs::remove_file(out.join("presample.json")).unwrap();
+    let o = command(&model, &data, &out)
+        .args(["--top-k", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("top_k: 0 -> 5"), "{}", stderr(&o));
+    assert!(!out.join("presample.json").exists());
+    // Without the fingerprint too, the samples' origin is unknown: an error.
+    std::fs::remove_file(out.join("fingerprint.json")).unwrap();
+    let o = command(&model, &data, &out).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no "), "{}", stderr(&o));
+    assert!(stderr(&o).contains("fingerprint.json"), "{}", stderr(&o));
+    std::fs::write(out.join("presample.json"), settings).unwrap();
+
+    // --fresh removes the step's files (and nothing else) and makes them again.
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let o = command(&model, &data, &out)
+        .arg("--fresh")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(files(&out), expected);
+    assert!(out.join("notes.txt").is_file());
 }
 
 #[test]

@@ -107,6 +107,28 @@ pub enum DataError {
     /// An argument is out of its valid range.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A rerun into a run directory whose recorded fingerprint differs (see
+    /// [`crate::fingerprint`]); nothing was written.
+    #[error("{}", crate::fingerprint::mismatch_message(dir, file, changes))]
+    FingerprintMismatch {
+        /// The run directory.
+        dir: PathBuf,
+        /// The recorded fingerprint file.
+        file: PathBuf,
+        /// Every field that differs, old -> new.
+        changes: Vec<crate::fingerprint::FieldChange>,
+    },
+    /// A run directory holds records of an earlier run but no fingerprint file, so where they
+    /// came from is unknown; nothing was written.
+    #[error(
+        "{dir}: holds files of an earlier run but no {file}, so what made them is unknown; rerun with --fresh to start over in {dir}, or choose another --out"
+    )]
+    MissingFingerprint {
+        /// The run directory.
+        dir: PathBuf,
+        /// The fingerprint file that should be there.
+        file: PathBuf,
+    },
 }
 
 impl DataError {

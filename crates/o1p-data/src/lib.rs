@@ -8,6 +8,8 @@
 //!   them as raw text or through a model's Hugging Face [`ChatTemplate`].
 //! - [`SampleRecord`]s of pre-sampling live in a crash-safe, append-only [`SampleStore`];
 //!   [`write_atomic`] replaces other output files atomically.
+//! - [`fingerprint`] records what made a run directory (settings, input hashes, the model's
+//!   cheap hash) so that a rerun with other inputs is refused instead of resumed.
 //! - [`demo`] generates the synthetic long-thought arithmetic task of the embedded demo.
 //!
 //! This crate knows nothing about models or tensors (no Burn dependency).
@@ -27,6 +29,7 @@ mod boxed;
 mod chat;
 pub mod demo;
 mod error;
+pub mod fingerprint;
 mod load;
 mod problem;
 mod prompt;

@@ -140,8 +140,18 @@ fn other_settings_are_refused_and_chat_prompts_match_raw_ones() {
         ..cfg.clone()
     };
     let err = evaluate(&model, benches, &longer, &out).unwrap_err();
-    assert!(matches!(err, EvalError::SettingsMismatch { .. }), "{err}");
-    assert!(err.to_string().contains("another output directory"));
+    assert!(
+        matches!(
+            err,
+            EvalError::Data(o1p_data::DataError::FingerprintMismatch { .. })
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("max_new_tokens: 12 -> 20"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("another --out"), "{err}");
 
     // The fixture's chat template renders a user turn as the demo's raw prompt.
     let chat = EvalConfig {

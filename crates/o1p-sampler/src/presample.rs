@@ -11,6 +11,13 @@
 //!   fields of [`ReferenceStats`]), in problem order; written when every sample exists.
 //! - `presample.json`: the settings that decide the samples ([`Settings`]); a rerun with
 //!   other settings into the same directory is refused rather than mixing two runs.
+//! - `fingerprint.json`: the run's [`RunFingerprint`] (step `presample`): the settings, the
+//!   problems ([`o1p_data::fingerprint::problems_hash`]) and what the caller adds in
+//!   [`PresampleConfig::fingerprint`] (the model's hash). It is checked before anything is
+//!   written: a rerun with other settings, other problems (changed questions or golds, a
+//!   subset) or another model is refused naming each changed field, and samples without a
+//!   fingerprint file are an error. The batch size and `keep_token_ids` are not part of it
+//!   (they decide no sample), so a rerun after an out-of-memory error can lower the batch. [`remove_outputs`] clears the directory for `--fresh`.
 //!
 //! # Resuming
 //! Sample `j` of problem `p` is drawn with the seed [`sample_seed`]`(seed, p.id, j)`, so it
@@ -34,6 +41,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use o1p_data::fingerprint::{FINGERPRINT_FILE, RunFingerprint, problems_hash};
 use o1p_data::{
     Durability, FinishReason, Problem, PromptRenderer, PromptTemplate, SampleRecord, SampleStore,
     write_json_atomic,
@@ -76,6 +84,10 @@ pub struct PresampleConfig {
     pub durability: Durability,
     /// Draw a progress bar on stderr (hidden anyway when stderr is not a terminal).
     pub progress: bool,
+    /// What else decides the samples, added to the run's fingerprint: the model's hash
+    /// ([`o1p_data::fingerprint::model_hash`]) and any caller-side input. The driver adds the
+    /// settings and the problems itself. Default: nothing.
+    pub fingerprint: RunFingerprint,
 }
 
 impl Default for PresampleConfig {
@@ -97,6 +109,7 @@ impl Default for PresampleConfig {
             keep_token_ids: true,
             durability: Durability::Flush,
             progress: true,
+            fingerprint: RunFingerprint::default(),
         }
     }
 }
@@ -262,14 +275,23 @@ pub fn presample(
         .params
         .validate()
         .map_err(|e| PresampleError::InvalidConfig(e.to_string()))?;
+    let settings = Settings::new(config, renderer);
+    let mut fingerprint = RunFingerprint::new("presample");
+    fingerprint
+        .settings("", &settings)?
+        // Whether ids are stored decides no sample; it may change on resume (see below).
+        .remove(KEEP_TOKEN_IDS)
+        .set("problems", problems_hash(problems))
+        .extend(&config.fingerprint);
+    let has_records = [SAMPLES_FILE, STATS_FILE, SETTINGS_FILE]
+        .iter()
+        .any(|f| out_dir.join(f).exists());
+    fingerprint.check_or_record(&out_dir.join(FINGERPRINT_FILE), has_records)?;
     std::fs::create_dir_all(out_dir).map_err(|source| PresampleError::Io {
         path: out_dir.to_path_buf(),
         error: source,
     })?;
-    check_settings(
-        &out_dir.join(SETTINGS_FILE),
-        &Settings::new(config, renderer),
-    )?;
+    check_settings(&out_dir.join(SETTINGS_FILE), &settings)?;
 
     let (ready, skipped) = prepare(problems, config, renderer, generator);
     let samples_path = out_dir.join(SAMPLES_FILE);
@@ -405,6 +427,18 @@ fn outcome(num_tokens: usize, correct: bool, finish: FinishReason) -> SampleOutc
         correct,
         truncated: finish == FinishReason::Length,
     }
+}
+
+/// The files [`presample`] writes into its output directory.
+pub const OUTPUT_FILES: [&str; 4] = [SAMPLES_FILE, STATS_FILE, SETTINGS_FILE, FINGERPRINT_FILE];
+
+/// Removes what [`presample`] wrote into `out_dir` (and nothing else), for `--fresh`; returns
+/// the paths removed.
+pub fn remove_outputs(out_dir: &Path) -> Result<Vec<PathBuf>, PresampleError> {
+    Ok(o1p_data::fingerprint::remove_outputs(
+        out_dir,
+        &OUTPUT_FILES,
+    )?)
 }
 
 /// The settings field that may change on resume ([`Settings::keep_token_ids`]).

@@ -5,10 +5,12 @@
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
-use o1p_data::{Problem, PromptRenderer, demo};
+use o1p_data::fingerprint::FINGERPRINT_FILE;
+use o1p_data::{DataError, Problem, PromptRenderer, demo};
 use o1p_model::{Backend, Precision};
 use o1p_sampler::presample::{
     PresampleConfig, ProblemReference, SAMPLES_FILE, SETTINGS_FILE, STATS_FILE, presample,
+    remove_outputs,
 };
 use o1p_sampler::{
     GenerateError, Generated, Generator, LengthLimits, NativeGenerator, PresampleError, Request,
@@ -47,7 +49,7 @@ fn run(dir: &Path, generator: &dyn Generator) -> Result<(), PresampleError> {
 }
 
 fn files(dir: &Path) -> Vec<Vec<u8>> {
-    [SAMPLES_FILE, STATS_FILE, SETTINGS_FILE]
+    [SAMPLES_FILE, STATS_FILE, SETTINGS_FILE, FINGERPRINT_FILE]
         .iter()
         .map(|f| std::fs::read(dir.join(f)).unwrap())
         .collect()
@@ -130,12 +132,72 @@ fn interrupted_runs_resume_into_identical_files() {
     let prefix: String = lines.lines().take(6).map(|l| format!("{l}\n")).collect();
     std::fs::write(cut.join(SAMPLES_FILE), prefix).unwrap();
     std::fs::copy(full.join(SETTINGS_FILE), cut.join(SETTINGS_FILE)).unwrap();
+    std::fs::copy(full.join(FINGERPRINT_FILE), cut.join(FINGERPRINT_FILE)).unwrap();
     run(&cut, &generator).unwrap();
     assert_eq!(files(&cut), expected);
 
     // A finished run reruns as a no-op.
     run(&full, &generator).unwrap();
     assert_eq!(files(&full), expected);
+}
+
+/// The bugs of issue 16: changed questions under the same ids, a subset of the problems, and
+/// a deleted presample.json used to reuse the old samples (and the subset rewrote
+/// reference_stats.json for fewer problems than samples.jsonl holds).
+#[test]
+fn reruns_with_other_problems_or_without_a_fingerprint_are_refused_untouched() {
+    let root = tempfile::tempdir().unwrap();
+    let generator =
+        NativeGenerator::from_dir(model_dir(root.path()), Backend::Flex, Precision::F32, 4)
+            .unwrap();
+    let out = root.path().join("out");
+    run(&out, &generator).unwrap();
+    let before = files(&out);
+    let refused = |problems: &[Problem], config: &PresampleConfig| -> String {
+        let err = presample(problems, &PromptRenderer::Raw, &generator, config, &out)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(files(&out), before, "a refused rerun wrote: {err}");
+        err
+    };
+    let mut changed = problems();
+    changed[2].question.push_str(" and 1");
+    let err = refused(&changed, &config());
+    assert!(err.contains("problems: 5 problems, sha256:"), "{err}");
+    assert!(err.contains("--fresh"), "{err}");
+    let err = refused(&problems()[..3], &config());
+    assert!(err.contains("-> 3 problems"), "{err}");
+
+    // presample.json deleted: the fingerprint still holds the settings.
+    std::fs::remove_file(out.join(SETTINGS_FILE)).unwrap();
+    let hotter = PresampleConfig {
+        params: SamplingParams {
+            temperature: 0.5,
+            ..config().params
+        },
+        ..config()
+    };
+    let err = presample(&problems(), &PromptRenderer::Raw, &generator, &hotter, &out)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("temperature: 1.0 -> 0.5"), "{err}");
+    // Both deleted: samples of unknown origin are an error, not a fresh start.
+    std::fs::remove_file(out.join(FINGERPRINT_FILE)).unwrap();
+    let err = presample(&problems(), &PromptRenderer::Raw, &generator, &hotter, &out).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PresampleError::Data(DataError::MissingFingerprint { .. })
+        ),
+        "{err}"
+    );
+    // --fresh: the run's own files go, and the run starts over.
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let removed = remove_outputs(&out).unwrap();
+    assert_eq!(removed.len(), 2, "{removed:?}");
+    presample(&problems(), &PromptRenderer::Raw, &generator, &hotter, &out).unwrap();
+    assert!(out.join("notes.txt").is_file());
+    assert!(out.join(FINGERPRINT_FILE).is_file());
 }
 
 #[test]
@@ -175,7 +237,10 @@ fn bad_problems_are_reported_and_skipped() {
     // Other settings into the same directory are refused, naming the field.
     let other = PresampleConfig { k: 4, ..config() };
     match presample(&list, &PromptRenderer::Raw, &generator, &other, &out) {
-        Err(PresampleError::SettingsMismatch { field, .. }) => assert_eq!(field, "k"),
+        Err(PresampleError::Data(DataError::FingerprintMismatch { changes, .. })) => {
+            let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
+            assert_eq!(fields, ["k"]);
+        }
         r => panic!("{r:?}"),
     }
     let zero = PresampleConfig { k: 0, ..config() };

@@ -480,6 +480,8 @@ fn sample_round(
         keep_token_ids: true,
         durability: Durability::Flush,
         progress: false,
+        // The round's model is the policy in memory; the run's own fingerprint covers it.
+        fingerprint: Default::default(),
     };
     let mut generator =
         NativeGenerator::new(model.valid(), Some(tokenizer.clone()), spec.decode_batch);

@@ -22,7 +22,7 @@ pub fn samples_file(samples: &Path) -> PathBuf {
 }
 
 /// The directory pre-sampling wrote `samples` into (where its other files are).
-fn pool_dir(samples: &Path) -> PathBuf {
+pub(crate) fn pool_dir(samples: &Path) -> PathBuf {
     if samples.is_dir() {
         samples.to_path_buf()
     } else {

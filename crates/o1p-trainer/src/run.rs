@@ -1,8 +1,16 @@
 //! A whole run from a [`TrainConfig`]: load the model and the pool, build the method's training
 //! set (off-policy) or run the on-policy rounds, train, and export the result in Hugging Face layout (`<out>/model`) with the tokenizer
 //! files copied beside it, so the sampler, the evaluator and transformers all load it.
+//!
+//! Before anything is written, the run's [`fingerprint`] (every setting of the config, the
+//! model's cheap hash, the pool's content, on-policy the problems file's content) is checked
+//! against `<out>/fingerprint.json`: a rerun with other settings or inputs is refused naming
+//! each changed field, so `run.toml`, the checkpoint and the model stay as they were.
+//! [`remove_outputs`] clears the run's own files for `--fresh`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use o1p_data::fingerprint::{FINGERPRINT_FILE, RunFingerprint, file_hash, model_hash};
 
 use o1p_model::{Backend, Precision, Tokenizer, load_pretrained, weights};
 
@@ -22,8 +30,85 @@ const TOKENIZER_FILES: [&str; 3] = [
     "special_tokens_map.json",
 ];
 
+/// The files and directories a run writes into its `out` directory.
+pub const RUN_OUTPUTS: [&str; 10] = [
+    FINGERPRINT_FILE,
+    "run.toml",
+    "metrics.jsonl",
+    "ref_logprobs.json",
+    "train_report.json",
+    "checkpoint",
+    "checkpoint.tmp",
+    "checkpoint.old",
+    "model",
+    "rounds",
+];
+
+/// Settings that trade memory or speed only; left out of the fingerprint so that a rerun after
+/// an out-of-memory error may lower them.
+const SPEED_SETTINGS: [&str; 3] = [
+    "checkpoint_every",
+    "optim.token_budget",
+    "on_policy.decode_batch",
+];
+
+/// What decides the result of `config` (step `train`): every setting but the paths and
+/// [`SPEED_SETTINGS`], the model's cheap hash (`model`), the pool's content (`pool`: its
+/// samples.jsonl and, when present, reference_stats.json), and on-policy the problems file's
+/// content (`on_policy.problems`).
+pub fn fingerprint(config: &TrainConfig) -> Result<RunFingerprint> {
+    let mut fp = RunFingerprint::new("train");
+    fp.settings("", config)?;
+    for key in ["model", "samples", "out", "on_policy.problems"]
+        .iter()
+        .chain(&SPEED_SETTINGS)
+    {
+        fp.remove(key);
+    }
+    if config.mode == TrainMode::OffPolicy {
+        let on_policy: Vec<String> = fp
+            .fields
+            .keys()
+            .filter(|k| k.starts_with("on_policy."))
+            .cloned()
+            .collect();
+        for key in on_policy {
+            fp.remove(&key);
+        }
+    }
+    fp.set_from("model", model_hash(&config.model)?, &config.model);
+    let samples = pool::samples_file(&config.samples);
+    let mut pool_value = format!("samples.jsonl {}", file_hash(&samples)?);
+    let stats = pool::pool_dir(&config.samples).join(o1p_sampler::presample::STATS_FILE);
+    if stats.is_file() {
+        pool_value.push_str(&format!(", reference_stats.json {}", file_hash(&stats)?));
+    }
+    fp.set_from("pool", pool_value, &config.samples);
+    if config.mode == TrainMode::OnPolicy
+        && let Some(problems) = &config.on_policy.problems
+    {
+        fp.set_from("on_policy.problems", file_hash(problems)?, problems);
+    }
+    Ok(fp)
+}
+
+/// Removes what a run wrote into `out` ([`RUN_OUTPUTS`], nothing else), for `--fresh`;
+/// returns the paths removed.
+pub fn remove_outputs(out: &Path) -> Result<Vec<PathBuf>> {
+    Ok(o1p_data::fingerprint::remove_outputs(out, &RUN_OUTPUTS)?)
+}
+
 /// Runs `config` end to end and returns the report; the trained model is in `<out>/model`.
+///
+/// A rerun into an `out` whose recorded fingerprint differs is refused before anything is
+/// written ([`o1p_data::DataError::FingerprintMismatch`] in [`TrainError::Data`]); so is an
+/// `out` with run files but no fingerprint.
 pub fn run(config: &TrainConfig, progress: bool) -> Result<TrainReport> {
+    let has_records = RUN_OUTPUTS[1..]
+        .iter()
+        .any(|name| config.out.join(name).exists());
+    fingerprint(config)?.check_or_record(&config.out.join(FINGERPRINT_FILE), has_records)?;
+    // Only once the directory is known to be this run's: what a killed run left half-written.
     crate::train::remove_stale_temporaries(&config.out)?;
     let backend: Backend = config.backend.parse()?;
     let device = backend.autodiff_device()?;

@@ -1,6 +1,8 @@
 //! On-policy rounds on a tiny random model: the old policy is the round's sampler, the reward's
 //! reference is the pool's, resumption after an interruption reaches the same model and never
-//! redoes a finished round, and `mode = "on_policy"` works through a TOML run config.
+//! redoes a finished round, and `mode = "on_policy"` works through a TOML run config. Also
+//! (reusing the fixture) the run fingerprint: an off-policy rerun with another setting or
+//! another pool is refused before it writes anything.
 
 use std::path::{Path, PathBuf};
 
@@ -338,6 +340,12 @@ max_seq_len = 64
 fn a_run_removes_the_temporaries_an_interrupted_run_left() {
     let f = fixture("stale");
     let out = tmp("stale-run");
+    let text = format!(
+        "model = {:?}\nsamples = {:?}\nout = {:?}\ncheckpoint_every = 0\n[optim]\nlr = 1e-3\nbatch_size = 4\nmax_seq_len = 64\n",
+        f.model_dir, f.pool_dir, out
+    );
+    let config = TrainConfig::from_toml(&text, "run.toml").unwrap();
+    o1p_trainer::run(&config, false).unwrap();
     // What a run killed (or out of disk space) while writing leaves behind.
     let stale = [
         out.join("checkpoint.tmp/model/model.safetensors"),
@@ -354,11 +362,8 @@ fn a_run_removes_the_temporaries_an_interrupted_run_left() {
     for path in &foreign {
         std::fs::write(path, b"keep").unwrap();
     }
-    let text = format!(
-        "model = {:?}\nsamples = {:?}\nout = {:?}\ncheckpoint_every = 0\n[optim]\nlr = 1e-3\nbatch_size = 4\nmax_seq_len = 64\n",
-        f.model_dir, f.pool_dir, out
-    );
-    let config = TrainConfig::from_toml(&text, "run.toml").unwrap();
+    // Rerun with the same settings: the directory is this run's (its fingerprint matches), so
+    // the leftovers are cleaned up.
     o1p_trainer::run(&config, false).unwrap();
     assert!(!out.join("checkpoint.tmp").exists());
     for path in &stale[1..] {
@@ -369,4 +374,82 @@ fn a_run_removes_the_temporaries_an_interrupted_run_left() {
     }
     let (model, _, _) = load(&out.join("model"));
     assert!(model.num_layers() > 0);
+}
+
+/// Issue 16: a rerun into an existing `out` with another lr or another pool used to resume the
+/// old checkpoint, train the last steps with the new settings and overwrite the model and
+/// run.toml. It is refused, naming the field, and touches nothing; `remove_outputs` (the
+/// binaries' `--fresh`) then lets it start over.
+#[test]
+fn a_rerun_with_other_settings_or_pool_is_refused_untouched() {
+    let f = fixture("rerun");
+    let out = tmp("rerun-run");
+    let config = |lr: &str, pool: &Path| {
+        let text = format!(
+            "model = {model:?}\nsamples = {pool:?}\nout = {out:?}\ncheckpoint_every = 1\n\n\
+             [optim]\nlr = {lr}\nbatch_size = 4\nmax_seq_len = 64\nwarmup_ratio = 0.0\n",
+            model = f.model_dir,
+        );
+        TrainConfig::from_toml(&text, "run.toml").unwrap()
+    };
+    let first = o1p_trainer::run(&config("1e-3", &f.pool_dir), false).unwrap();
+    assert!(first.steps >= 2, "{first:?}");
+    let kept = [
+        "run.toml",
+        "model/model.safetensors",
+        "train_report.json",
+        "fingerprint.json",
+    ];
+    let snapshot = || -> Vec<Vec<u8>> {
+        kept.iter()
+            .map(|p| std::fs::read(out.join(p)).unwrap())
+            .collect()
+    };
+    let before = snapshot();
+
+    let err = o1p_trainer::run(&config("2e-3", &f.pool_dir), false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("optim.lr: 0.001 -> 0.002"), "{err}");
+    assert!(err.contains("--fresh"), "{err}");
+    assert_eq!(snapshot(), before, "a refused run wrote: {err}");
+
+    // Another pool: the same pre-sampling output less its last record.
+    let other_pool = tmp("rerun-pool");
+    std::fs::create_dir_all(&other_pool).unwrap();
+    for name in ["samples.jsonl", "reference_stats.json", "presample.json"] {
+        std::fs::copy(f.pool_dir.join(name), other_pool.join(name)).unwrap();
+    }
+    let samples = std::fs::read_to_string(other_pool.join("samples.jsonl")).unwrap();
+    let fewer: String = samples.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    std::fs::write(other_pool.join("samples.jsonl"), fewer).unwrap();
+    let err = o1p_trainer::run(&config("1e-3", &other_pool), false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("pool ("), "{err}");
+    assert!(!err.contains("optim.lr"), "{err}");
+    assert_eq!(snapshot(), before, "a refused run wrote: {err}");
+
+    // Run files without a fingerprint are of unknown origin: an error, not a fresh start.
+    std::fs::remove_file(out.join("fingerprint.json")).unwrap();
+    let err = o1p_trainer::run(&config("1e-3", &f.pool_dir), false).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            o1p_trainer::TrainError::Data(o1p_data::DataError::MissingFingerprint { .. })
+        ),
+        "{err}"
+    );
+
+    // --fresh: the run's own files go, and the new settings train from step 0.
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    o1p_trainer::remove_outputs(&out).unwrap();
+    let again = o1p_trainer::run(&config("2e-3", &f.pool_dir), false).unwrap();
+    assert_eq!(again.resumed_from, 0);
+    assert!(out.join("notes.txt").is_file());
+    assert!(
+        std::fs::read_to_string(out.join("run.toml"))
+            .unwrap()
+            .contains("lr = 0.002")
+    );
 }

@@ -11,6 +11,7 @@
 //! evaluate(model, benchmarks, config, out)
 //!   per benchmark: out/<label>/<benchmark>.jsonl    one line per response, appended as it ends
 //!                  out/<label>/<benchmark>.meta.json  settings + accumulated wall time / tokens
+//!                  out/<label>/<benchmark>.fingerprint.json  what made the records
 //!   -> ModelRun { BenchmarkRun { records, timing, reused, generated } }
 //! build_report / write_report(out, runs, options)   report.json, report.md, plots
 //! ```
@@ -37,8 +38,15 @@
 //! (problem, sample) pairs are generated, and the accumulated wall time and token counts carry
 //! over through the meta file. Because every sample draws from its own seed
 //! ([`sample_seed`]) and a sequence's tokens do not depend on what it is batched with, the
-//! resumed run ends with the records an uninterrupted one would have written. Resuming into a
-//! file written with other generation settings is refused ([`EvalError::SettingsMismatch`]).
+//! resumed run ends with the records an uninterrupted one would have written.
+//!
+//! Each results file has a fingerprint beside it (`<benchmark>.fingerprint.json`, see
+//! [`o1p_data::fingerprint`]): the settings that determine the records, the problems (a hash
+//! of ids, questions and golds) and the model (its cheap hash, when the [`EvalModel`] knows
+//! it: [`LoadedModel`] does). A rerun whose fingerprint differs — other settings, another
+//! model under the same label, changed questions or golds — is refused before anything is
+//! written, naming each changed field; records without a fingerprint are an error too.
+//! [`remove_outputs`] clears one label's files of one benchmark (`--fresh`).
 //!
 //! Each line also carries the decoded response, so [`rescore`] can grade again with other
 //! [`GradeOptions`] without generating again; [`read_jsonl`] ignores the extra field.
@@ -62,6 +70,7 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
+use o1p_data::fingerprint::{RunFingerprint, problems_hash};
 use o1p_data::{
     ChatTemplate, FieldMapping, Format, GoldRule, LoadReport, OnBadItem, Problem, PromptRenderer,
     PromptTemplate, load_problems,
@@ -92,6 +101,8 @@ pub struct Benchmark {
     pub name: String,
     /// The problems, in file order.
     pub problems: Vec<Problem>,
+    /// The file they were loaded from ([`Benchmark::load`]); named in fingerprint messages.
+    pub source: Option<PathBuf>,
 }
 
 /// The file schemas [`Benchmark::load`] reads.
@@ -166,7 +177,11 @@ impl Benchmark {
                 dup.id
             )));
         }
-        Ok(Benchmark { name, problems })
+        Ok(Benchmark {
+            name,
+            problems,
+            source: None,
+        })
     }
 
     /// Loads a problem file; the benchmark is named after the file stem. Bad records are
@@ -190,7 +205,9 @@ impl Benchmark {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "benchmark".into());
-        Ok((Benchmark::new(name, loaded.problems)?, loaded.report))
+        let mut benchmark = Benchmark::new(name, loaded.problems)?;
+        benchmark.source = Some(path.to_path_buf());
+        Ok((benchmark, loaded.report))
     }
 }
 
@@ -370,6 +387,8 @@ pub struct EvalModel<'a> {
     tokenizer: &'a Tokenizer,
     stop_ids: Vec<u32>,
     max_positions: Option<usize>,
+    /// The model's cheap hash and where it was read from (see [`EvalModel::with_model_hash`]).
+    model_hash: Option<(String, PathBuf)>,
 }
 
 impl<'a> EvalModel<'a> {
@@ -382,6 +401,7 @@ impl<'a> EvalModel<'a> {
             tokenizer,
             stop_ids: tokenizer.special().stop_ids.clone(),
             max_positions: None,
+            model_hash: None,
         }
     }
 
@@ -389,6 +409,15 @@ impl<'a> EvalModel<'a> {
     /// `max_new_tokens` exceeds it is skipped with the reason instead of generated.
     pub fn with_max_positions(mut self, max_positions: usize) -> Self {
         self.max_positions = Some(max_positions);
+        self
+    }
+
+    /// Records the model's hash ([`o1p_data::fingerprint::model_hash`] of `source`) in the
+    /// fingerprint of every results file, so that another model evaluated later under the
+    /// same label is refused instead of reusing these records. Without it (a model built in
+    /// memory) the fingerprint holds the settings and problems only.
+    pub fn with_model_hash(mut self, hash: impl Into<String>, source: impl Into<PathBuf>) -> Self {
+        self.model_hash = Some((hash.into(), source.into()));
         self
     }
 
@@ -418,6 +447,10 @@ pub struct LoadedModel {
     pub config: ModelConfig,
     /// Its tokenizer.
     pub tokenizer: Tokenizer,
+    /// The directory or `.gguf` file it was loaded from.
+    pub source: PathBuf,
+    /// Its cheap hash ([`o1p_data::fingerprint::model_hash`]).
+    pub model_hash: String,
 }
 
 impl LoadedModel {
@@ -425,12 +458,15 @@ impl LoadedModel {
     /// `precision`.
     pub fn from_dir(dir: impl AsRef<Path>, device: &Device, precision: Precision) -> Result<Self> {
         let dir = dir.as_ref();
+        let model_hash = o1p_data::fingerprint::model_hash(dir)?;
         let (model, config) = o1p_model::load_pretrained(dir, device, precision.dtype())?;
         let tokenizer = Tokenizer::from_dir(dir)?;
         Ok(LoadedModel {
             model,
             config,
             tokenizer,
+            source: dir.to_path_buf(),
+            model_hash,
         })
     }
 
@@ -438,7 +474,8 @@ impl LoadedModel {
     /// tokenizer names none.
     pub fn as_eval(&self, label: impl Into<String>) -> EvalModel<'_> {
         let m = EvalModel::new(label, &self.model, &self.tokenizer)
-            .with_max_positions(self.config.max_position_embeddings);
+            .with_max_positions(self.config.max_position_embeddings)
+            .with_model_hash(self.model_hash.clone(), self.source.clone());
         if m.stop_ids.is_empty() {
             m.with_stop_ids(self.config.eos_token_ids.clone())
         } else {
@@ -612,6 +649,27 @@ fn meta_path(records: &Path) -> PathBuf {
     records.with_extension("meta.json")
 }
 
+fn fingerprint_path(records: &Path) -> PathBuf {
+    records.with_extension("fingerprint.json")
+}
+
+/// Removes the files of `label` on `benchmark` under `out_dir` (records, meta and fingerprint
+/// files; nothing else), for `--fresh`; returns the paths removed.
+pub fn remove_outputs(out_dir: &Path, label: &str, benchmark: &str) -> Result<Vec<PathBuf>> {
+    let records = records_path(out_dir, label, benchmark);
+    let names: Vec<String> = [
+        records.clone(),
+        meta_path(&records),
+        fingerprint_path(&records),
+    ]
+    .iter()
+    .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+    .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let dir = records.parent().unwrap_or(out_dir);
+    Ok(o1p_data::fingerprint::remove_outputs(dir, &names)?)
+}
+
 /// What sits next to a JSONL file: the settings that produced it and the accumulated cost.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct RunMeta {
@@ -694,6 +752,18 @@ pub fn evaluate_benchmark(
     }
     let meta_file = meta_path(&path);
     let settings = config.fingerprint(&model.stop_ids);
+
+    let mut fingerprint = RunFingerprint::new("evaluate");
+    fingerprint.settings("", &settings)?;
+    match &benchmark.source {
+        Some(file) => fingerprint.set_from("problems", problems_hash(&benchmark.problems), file),
+        None => fingerprint.set("problems", problems_hash(&benchmark.problems)),
+    };
+    if let Some((hash, source)) = &model.model_hash {
+        fingerprint.set_from("model", hash.clone(), source);
+    }
+    let has_records = meta_file.exists() || std::fs::metadata(&path).is_ok_and(|m| m.len() > 0);
+    fingerprint.check_or_record(&fingerprint_path(&path), has_records)?;
 
     let (mut writer, existing) = JsonlWriter::resume(&path)?;
     let previous = read_meta(&meta_file)?;

@@ -244,8 +244,7 @@ def main():
     if "--large" in sys.argv[1:]:
         # The larger CHAMP sample of docs/grader-audit.md (not committed): up to 8 solutions
         # per integer problem and 5 per formula, up to 3,000 characters, without the pairs
-        # of the committed fixture. Read by the ignored test
-        # `agreement_on_a_larger_champ_sample` (O1P_MATHVERIFY_SAMPLE=<this output>).
+        # of the committed fixture. Measured by the `grade` example + grade_agreement.py.
         small = {ident for _, _, _, ident in champ_cases()}
         for cat, gold, resp, ident in champ_cases(8, 5, 3000):
             if ident not in small:

@@ -476,30 +476,7 @@ impl TrainConfig {
         if let Err(problem) = crate::ranges::check(self) {
             return bad(problem);
         }
-        let o = &self.optim;
-        if !(o.lr > 0.0 && o.lr.is_finite()) {
-            return bad(format!("optim.lr must be a positive number, got {}", o.lr));
-        }
-        if o.batch_size == 0 || o.epochs == 0 || o.max_seq_len < 2 || o.token_budget == 0 {
-            return bad(
-                "optim.batch_size, epochs and token_budget must be > 0, max_seq_len >= 2".into(),
-            );
-        }
-        if !(0.0..1.0).contains(&o.warmup_ratio) {
-            return bad(format!(
-                "optim.warmup_ratio must be in [0, 1), got {}",
-                o.warmup_ratio
-            ));
-        }
-        if !(self.loss.eps > 0.0 && self.loss.eps < 1.0) {
-            return bad(format!("loss.eps must be in (0, 1), got {}", self.loss.eps));
-        }
-        if !(o.epsilon > 0.0 && o.epsilon < 1.0) {
-            return bad(format!(
-                "optim.epsilon must be in (0, 1) (PyTorch's default: 1e-8), got {}",
-                o.epsilon
-            ));
-        }
+        // Constraints between keys, and what is not a number.
         if let Some(c) = self.loss.dual_clip
             && !(c > 1.0 + self.loss.eps && c.is_finite())
         {
@@ -528,11 +505,6 @@ impl TrainConfig {
                 self.optim.lr
             );
         }
-        if let Method::Dpo { beta, .. } = self.method
-            && beta <= 0.0
-        {
-            return bad("method.beta must be > 0 for DPO".into());
-        }
         if self.mode == TrainMode::OnPolicy {
             let p = &self.on_policy;
             if self.method != Method::O1Pruner {
@@ -545,28 +517,10 @@ impl TrainConfig {
                     "on-policy rounds grade their samples: set on_policy.problems to the problems file given to pre-sampling (gold answers)".into(),
                 );
             }
-            if p.rounds == 0 || p.samples_per_round == 0 || p.decode_batch == 0 {
-                return bad(
-                    "on_policy.rounds, samples_per_round and decode_batch must be > 0".into(),
-                );
-            }
             if self.reference == ReferenceMode::FrozenCopy {
                 return bad(
                     "on-policy rounds take the old policy's log-probs once per round (precomputed); remove reference = \"frozen_copy\"".into(),
                 );
-            }
-            if let Some(t) = p.temperature
-                && !(t >= 0.0 && t.is_finite())
-            {
-                return bad(format!("on_policy.temperature must be >= 0, got {t}"));
-            }
-            if let Some(top_p) = p.top_p
-                && !(top_p > 0.0 && top_p <= 1.0)
-            {
-                return bad(format!("on_policy.top_p must be in (0, 1], got {top_p}"));
-            }
-            if p.max_new_tokens == Some(0) {
-                return bad("on_policy.max_new_tokens must be > 0".into());
             }
         }
         Ok(())

@@ -69,6 +69,8 @@ pub(crate) fn check(c: &TrainConfig) -> Result<(), String> {
         ),
         ("optim.beta1", o.beta1.into(), Range::HalfOpenUnit),
         ("optim.beta2", o.beta2.into(), Range::HalfOpenUnit),
+        // PyTorch's default 1e-8; Burn's 1e-5 damps small updates (see OptimConfig::epsilon).
+        ("optim.epsilon", o.epsilon.into(), Range::OpenUnit),
         // 0 turns clipping off, as documented; a negative norm used to do so silently.
         ("optim.max_grad_norm", o.max_grad_norm, Range::NonNegative),
         ("optim.batch_size", o.batch_size as f64, Range::AtLeast(1)),

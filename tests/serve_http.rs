@@ -219,6 +219,35 @@ fn request(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     (status, body.to_string())
 }
 
+/// A connection that asked `/health` with keep-alive and was answered 200 (so it holds a
+/// server slot and stays open); `None` if it was refused.
+fn keep_alive_health(addr: &str) -> Option<TcpStream> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET /health HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader = BufReader::new(s.try_clone().unwrap());
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).unwrap();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line.trim().is_empty() {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body).unwrap();
+    status_line.contains(" 200 ").then_some(s)
+}
+
 /// Bad settings and prompts too long for the model's context are answered 400 naming the
 /// setting or the limit; idle connections are closed after --keep-alive-timeout, and beyond
 /// --max-connections a connection is answered 503. Everything stays on 127.0.0.1.
@@ -229,7 +258,7 @@ fn serve_refuses_bad_requests_and_bounds_idle_connections() {
     testing::write_tiny_model(&model, demo::ALPHABET, 1, 16, 8).unwrap();
     let server = start_with(
         &model,
-        &["--keep-alive-timeout", "1", "--max-connections", "3"],
+        &["--keep-alive-timeout", "2", "--max-connections", "3"],
     );
     let addr = addr_of(&server.url);
 
@@ -256,13 +285,26 @@ fn serve_refuses_bad_requests_and_bounds_idle_connections() {
         200
     );
 
-    // Three idle connections fill the cap: a fourth is answered 503 at once.
-    let mut idle: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(&addr).unwrap()).collect();
-    std::thread::sleep(Duration::from_millis(200));
+    // Three idle connections fill the cap: a fourth is answered 503 at once. Each idle one
+    // is known to hold a slot only once it has been answered 200: the thread of a connection
+    // that was just closed (the requests above) can still hold its slot for a moment, and a
+    // connection opened then is refused instead. Those are retried.
+    let mut idle: Vec<TcpStream> = Vec::new();
+    for _ in 0..50 {
+        if idle.len() == 3 {
+            break;
+        }
+        if let Some(s) = keep_alive_health(&addr) {
+            idle.push(s);
+        } else {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    assert_eq!(idle.len(), 3, "the idle connections were not accepted");
     let (status, answer) = request(&addr, "GET", "/health", "");
     assert_eq!(status, 503, "{answer}");
     assert!(answer.contains("limit 3"), "{answer}");
-    // After the keep-alive timeout (1 s) the server closes them, which frees the slots.
+    // After the keep-alive timeout (2 s) the server closes them, which frees the slots.
     let started = Instant::now();
     for s in &mut idle {
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();

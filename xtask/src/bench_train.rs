@@ -258,6 +258,8 @@ fn examples(args: &Args, case: &Case, steps: usize) -> Vec<TrainExample> {
                 response_ids: ids[args.prompt_len..].to_vec(),
                 advantage: if i % 2 == 0 { 1.0 } else { -1.0 },
                 reward: 0.0,
+                sample_index: 0,
+                components: Vec::new(),
             }
         })
         .collect()

@@ -37,7 +37,7 @@
 //! let lh = LengthHarmonizing::paper(2.0);
 //! let rewards: Vec<Option<f32>> = group.iter().zip(&grades).map(|((resp, len), g)| {
 //!     lh.reward(&RewardContext { problem_id: "p0", gold: "3/2", response: resp, length: *len,
-//!         truncated: false, correct: g.correct, reference: &stats })
+//!         truncated: false, correct: g.correct, difficulty: None, reference: &stats })
 //! }).collect();
 //! // The short correct sample is rewarded most.
 //! assert!(rewards[0] > rewards[1] && rewards[0] > rewards[2]);
@@ -58,9 +58,10 @@ pub use extract::{
 };
 pub use grade::{Grade, GradeReason, grade, grade_sample};
 pub use reward::{
-    AroraZanette, Correctness, Cosine, DapoOverlong, DynReward, FnReward, KimiLength, L1Exact,
-    L1Max, LengthHarmonizing, Normalization, ReferenceStats, Reward, RewardContext, SampleOutcome,
-    ShorterBetter, SuccessGated, TargetLength, ThinkPruneCap, WeightedSum, score, z_scores,
+    AroraZanette, Component, Correctness, Cosine, DapoOverlong, DynReward, FnReward, KimiLength,
+    L1Exact, L1Max, LengthHarmonizing, Normalization, ReferenceStats, Reward, RewardContext,
+    RewardKind, RewardSpec, SampleOutcome, Scored, Scorer, ShorterBetter, SuccessGated,
+    TargetLength, ThinkPruneCap, WeightedSum, score, z_scores,
 };
 
 /// Upper bound on the answer length analysed by [`is_equivalent`]; longer answers only

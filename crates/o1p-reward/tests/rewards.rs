@@ -24,6 +24,7 @@ fn ctx<'a>(s: &SampleOutcome, stats: &'a ReferenceStats) -> RewardContext<'a> {
         length: s.length,
         truncated: s.truncated,
         correct: s.correct,
+        difficulty: None,
         reference: stats,
     }
 }

@@ -7,8 +7,9 @@
 //! # Output directory
 //! - `samples.jsonl`: one [`SampleRecord`] per line, in canonical order: problems in input
 //!   order, samples `0..K` within a problem.
-//! - `reference_stats.json`: a JSON array of [`ProblemReference`] (`problem_id` plus the
-//!   fields of [`ReferenceStats`]), in problem order; written when every sample exists.
+//! - `reference_stats.json`: a JSON array of [`ProblemReference`] (`problem_id`, `gold`,
+//!   `difficulty` where known, plus the fields of [`ReferenceStats`]), in problem order;
+//!   written when every sample exists.
 //! - `presample.json`: the settings that decide the samples ([`Settings`]); a rerun with
 //!   other settings into the same directory is refused rather than mixing two runs.
 //! - `fingerprint.json`: the run's [`RunFingerprint`] (step `presample`): the settings, the
@@ -167,6 +168,13 @@ impl Settings {
 pub struct ProblemReference {
     /// The problem.
     pub problem_id: String,
+    /// The gold answer its samples were graded against, so that rewards reading it need not
+    /// reopen the problems file (absent in pools written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gold: Option<String>,
+    /// The problem's numeric difficulty, where the data has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub difficulty: Option<f64>,
     /// Its reference statistics over the K samples.
     #[serde(flatten)]
     pub stats: ReferenceStats,
@@ -393,6 +401,8 @@ pub fn presample(
                 .collect();
             ReferenceStats::from_samples(&outcomes).map(|stats| ProblemReference {
                 problem_id: r.problem.id.clone(),
+                gold: Some(r.problem.gold.clone()),
+                difficulty: r.problem.difficulty,
                 stats,
             })
         })

@@ -169,6 +169,8 @@ mod tests {
             response_ids: vec![2; r],
             advantage: 0.0,
             reward: 0.0,
+            sample_index: 0,
+            components: Vec::new(),
         };
         let mut v = vec![ex(3, 5), ex(9, 4), ex(2, 2)];
         let (truncated, dropped) = apply_cutoff(&mut v, 6, false);

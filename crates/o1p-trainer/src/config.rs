@@ -317,7 +317,7 @@ impl TrainConfig {
     /// use o1p_trainer::TrainConfig;
     /// let c = TrainConfig::preset("qwq-32b", "m".into(), "s".into(), "o".into()).unwrap();
     /// assert_eq!(c.optim.trainable_last_layers, Some(48));
-    /// assert_eq!(c.reward.lambda, 5.0);
+    /// assert_eq!(c.reward.lambda(), Some(5.0));
     /// assert_eq!(c.optim.epsilon, 1e-8);
     /// ```
     pub fn preset(name: &str, model: PathBuf, samples: PathBuf, out: PathBuf) -> Result<Self> {
@@ -335,10 +335,9 @@ impl TrainConfig {
             ..Default::default()
         };
         let reference_reward = |lambda: f32| RewardConfig {
-            lambda,
-            clip: Some((-2.0, 4.0)),
             normalization: Normalization::DatasetZScore,
             samples_per_problem: 2,
+            ..RewardConfig::length_harmonizing(lambda, Some((-2.0, 4.0)))
         };
         let reference_loss = PolicyLossConfig {
             ratio: RatioMode::TokenMean,
@@ -419,12 +418,7 @@ impl TrainConfig {
                 // ratio. Measured by the quickstart (1000-step demo model, 512 test problems):
                 // the reference code's clip + dataset z-score cost 37 greedy accuracy points at
                 // the same lr (90.0 -> 52.9 %), the raw reward 0.5 (-29 % tokens).
-                reward: RewardConfig {
-                    lambda: 2.0,
-                    clip: None,
-                    normalization: Normalization::None,
-                    samples_per_problem: 0,
-                },
+                reward: RewardConfig::length_harmonizing(2.0, None),
                 // A trust region four times tighter than PPO's 0.2. Chosen on validation seeds
                 // 1 and 2 of the quickstart (not its reported seed 0), 2 epochs: eps 0.2 at lr
                 // 8e-5 -> -2.7 / -2.5 accuracy points for -41 / -38 % tokens; at lr 1e-4, eps
@@ -484,11 +478,6 @@ impl TrainConfig {
                 "loss.dual_clip must be a finite bound above 1 + loss.eps = {} (typical: 3), got {c}; leave it out to disable it",
                 1.0 + self.loss.eps
             ));
-        }
-        if let Some((lo, hi)) = self.reward.clip
-            && lo >= hi
-        {
-            return bad(format!("reward.clip [{lo}, {hi}] is empty"));
         }
         let Ok(precision) = self.dtype.parse::<o1p_model::Precision>() else {
             return bad(format!(
@@ -557,8 +546,12 @@ mod tests {
         }
         let marco = TrainConfig::preset("marco-o1-7b", "m".into(), "s".into(), "o".into()).unwrap();
         assert_eq!(
-            (marco.optim.lr, marco.optim.max_seq_len, marco.reward.lambda),
-            (2e-7, 3072, 2.0)
+            (
+                marco.optim.lr,
+                marco.optim.max_seq_len,
+                marco.reward.lambda()
+            ),
+            (2e-7, 3072, Some(2.0))
         );
     }
 

@@ -39,5 +39,8 @@ pub use config::{Method, OnPolicyConfig, OptimConfig, ReferenceMode, TrainConfig
 pub use data::{PoolSample, RewardConfig, TrainExample};
 pub use error::{Result, TrainError};
 pub use on_policy::{OnPolicySpec, RoundMetrics, RoundProblem, train_on_policy};
-pub use run::{RUN_OUTPUTS, export, fingerprint, remove_outputs, run, training_set};
+pub use run::{
+    REWARDS_FILE, RUN_OUTPUTS, export, fingerprint, fingerprint_with, remove_outputs, run,
+    run_with_reward, training_set, training_set_with,
+};
 pub use train::{Objective, StepMetrics, TrainReport, TrainSettings, freeze_layers, train};

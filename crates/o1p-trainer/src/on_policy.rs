@@ -9,7 +9,8 @@
 //!    generation (through the resumable pre-sampling driver, so a killed round resumes its
 //!    sampling where it stopped);
 //! 2. grades them with o1p-reward (the pool's grading options and stop strings);
-//! 3. rewards them with the length-harmonizing reward against the **pre-sampled** reference
+//! 3. rewards them (the length-harmonizing reward, or the run's `[reward]` kind, or a
+//!    [`Scorer`] passed to [`train_on_policy`]) against the **pre-sampled** reference
 //!    statistics (`Lbar_ref`, `Abar_ref` of the initial model). They are never recomputed
 //!    from on-policy samples: against its own moving average a policy could only ever be
 //!    "shorter than itself", and the accuracy constraint would drift with it;
@@ -26,7 +27,8 @@
 //! # Run directory
 //! - `rounds/NNNN/`: the round's pre-sampling output (`samples.jsonl` with token ids and
 //!   verdicts, `presample.json`, and `reference_stats.json`, the *round's own* statistics,
-//!   written by the driver and kept for inspection only), and `old_logprobs.json`;
+//!   written by the driver and kept for inspection only), `rewards.jsonl` (every example's
+//!   reward, advantage and terms) and `old_logprobs.json`;
 //! - `checkpoint/`: model, optimizer and `state.json` (round, step within it, global step),
 //!   swapped in atomically every `checkpoint_every` steps and at the end of every round;
 //! - `metrics.jsonl`: one line per optimizer step ([`crate::StepMetrics`]) and one per round
@@ -47,7 +49,7 @@ use std::time::Instant;
 use burn::module::Module;
 use o1p_data::{Durability, Problem, PromptRenderer, PromptTemplate, SampleRecord, SampleStore};
 use o1p_model::{CausalLm, ModelConfig, Tokenizer};
-use o1p_reward::{GradeOptions, ReferenceStats};
+use o1p_reward::{GradeOptions, ReferenceStats, Scorer};
 use o1p_sampler::presample::{PresampleConfig, SAMPLES_FILE, Settings, presample, sample_seed};
 use o1p_sampler::{NativeGenerator, SamplingParams};
 use rand::SeedableRng;
@@ -57,7 +59,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::batch;
 use crate::config::{OptimConfig, TrainConfig};
-use crate::data::{self, PoolSample, RewardConfig, TrainExample};
+use crate::data::{self, PoolSample, TrainExample};
 use crate::error::{Result, TrainError};
 use crate::loss::PolicyLossConfig;
 use crate::pool::to_pool_samples;
@@ -78,6 +80,9 @@ pub struct RoundProblem {
     pub prompt: String,
     /// The gold final answer.
     pub gold: String,
+    /// The problem's numeric difficulty, where the problems file has one.
+    #[serde(default)]
+    pub difficulty: Option<f64>,
     /// `Lbar_ref`, `Abar_ref`, ... of the pre-sampled pool.
     pub reference: ReferenceStats,
 }
@@ -97,8 +102,6 @@ pub struct OnPolicySpec {
     pub decode_batch: usize,
     /// How answers are extracted and compared.
     pub grade: GradeOptions,
-    /// The length-harmonizing reward (`samples_per_problem` is not used on-policy).
-    pub reward: RewardConfig,
     /// The clipped objective.
     pub loss: PolicyLossConfig,
 }
@@ -132,7 +135,6 @@ impl OnPolicySpec {
             },
             decode_batch: p.decode_batch,
             grade: presampled.map_or_else(GradeOptions::default, |s| s.grade.clone()),
-            reward: config.reward,
             loss: config.loss,
         }
     }
@@ -152,7 +154,7 @@ pub struct RoundMetrics {
     pub mean_length: f64,
     /// Fraction of samples graded correct.
     pub accuracy: f64,
-    /// Mean raw length-harmonizing reward.
+    /// Mean raw reward (before normalisation).
     pub reward: f64,
     /// Std of the raw rewards.
     pub reward_std: f64,
@@ -194,18 +196,19 @@ pub fn round_problems(
     stats: &BTreeMap<String, ReferenceStats>,
     problems: &[Problem],
 ) -> (Vec<RoundProblem>, Vec<String>) {
-    let gold: BTreeMap<&str, &str> = problems
+    let gold: BTreeMap<&str, (&str, Option<f64>)> = problems
         .iter()
-        .map(|p| (p.id.as_str(), p.gold.as_str()))
+        .map(|p| (p.id.as_str(), (p.gold.as_str(), p.difficulty)))
         .collect();
     let mut kept = Vec::new();
     let mut missing = Vec::new();
     for (id, prompt) in prompts {
         match (gold.get(id.as_str()), stats.get(id)) {
-            (Some(g), Some(st)) if !g.trim().is_empty() => kept.push(RoundProblem {
+            (Some((g, difficulty)), Some(st)) if !g.trim().is_empty() => kept.push(RoundProblem {
                 problem_id: id.clone(),
                 prompt: prompt.clone(),
                 gold: (*g).to_string(),
+                difficulty: *difficulty,
                 reference: st.clone(),
             }),
             _ => missing.push(id.clone()),
@@ -214,14 +217,17 @@ pub fn round_problems(
     (kept, missing)
 }
 
-/// Trains `model` (on an autodiff device) with on-policy rounds on `problems` and returns the
-/// trained model; see the module docs for the round, the run directory and resumption.
+/// Trains `model` (on an autodiff device) with on-policy rounds on `problems`, each round's
+/// samples rewarded by `scorer`, and returns the trained model; see the module docs for the
+/// round, the run directory and resumption.
+#[allow(clippy::too_many_arguments)]
 pub fn train_on_policy(
     model: CausalLm,
     model_config: &ModelConfig,
     tokenizer: &Tokenizer,
     problems: &[RoundProblem],
     spec: &OnPolicySpec,
+    scorer: &Scorer,
     settings: &TrainSettings,
     run_dir: &Path,
 ) -> Result<(CausalLm, TrainReport)> {
@@ -247,7 +253,7 @@ pub fn train_on_policy(
         (per_round * spec.samples_per_round * o.epochs).div_ceil(o.batch_size);
     let total_steps = (spec.rounds * planned_round_steps).max(1);
     let warmup = (o.warmup_ratio * total_steps as f64).ceil() as usize;
-    let fingerprint = run_fingerprint(problems, spec, o, settings.seed);
+    let fingerprint = run_fingerprint(problems, spec, scorer, o, settings.seed);
 
     // --- model, optimizer, and resumption.
     let mut optim = new_optimizer(o);
@@ -323,10 +329,17 @@ pub fn train_on_policy(
             0
         };
         let sampling_seconds = t.elapsed().as_secs_f64();
-        let samples = read_round(&round_dir, tokenizer, spec.samples_per_round * chosen.len())?;
+        let mut samples = read_round(&round_dir, tokenizer, spec.samples_per_round * chosen.len())?;
+        for s in &mut samples {
+            if let Some(p) = chosen.iter().find(|p| p.problem_id == s.problem_id) {
+                s.gold = p.gold.clone();
+                s.difficulty = p.difficulty;
+            }
+        }
 
         // 3. Rewards against the pre-sampled reference statistics.
-        let mut examples = data::rewarded_examples(&samples, &stats, &spec.reward);
+        let mut examples = data::rewarded_examples(&samples, &stats, scorer);
+        crate::run::write_rewards(&round_dir.join(crate::run::REWARDS_FILE), &examples, scorer)?;
         let (truncated, dropped) = batch::apply_cutoff(&mut examples, o.max_seq_len, false);
         report.examples += examples.len();
         report.truncated += truncated;
@@ -591,6 +604,7 @@ fn remove_stale_rounds(run_dir: &Path, current: usize) -> Result<()> {
 fn run_fingerprint(
     problems: &[RoundProblem],
     spec: &OnPolicySpec,
+    scorer: &Scorer,
     o: &OptimConfig,
     seed: u64,
 ) -> u64 {
@@ -605,6 +619,7 @@ fn run_fingerprint(
         feed(serde_json::to_string(p).unwrap_or_default().as_bytes());
     }
     feed(format!("{spec:?}").as_bytes());
+    feed(scorer.describe().as_bytes());
     feed(format!("{o:?}").as_bytes());
     feed(&seed.to_le_bytes());
     h

@@ -33,10 +33,23 @@ pub(crate) fn pool_dir(samples: &Path) -> PathBuf {
 }
 
 /// Reads `samples.jsonl` (or `<dir>/samples.jsonl`) and tokenizes prompts (and responses that
-/// were stored without token ids) with the model's tokenizer.
+/// were stored without token ids) with the model's tokenizer. Each sample's gold answer and
+/// difficulty come from `reference_stats.json` beside it when it records them.
 pub fn load_pool(samples: &Path, tokenizer: &Tokenizer) -> Result<Vec<PoolSample>> {
     let records: Vec<SampleRecord> = SampleStore::read(samples_file(samples))?;
-    to_pool_samples(records, tokenizer)
+    let mut pool = to_pool_samples(records, tokenizer)?;
+    let references = read_references(samples)?.unwrap_or_default();
+    let facts: BTreeMap<&str, &ProblemReference> = references
+        .iter()
+        .map(|p| (p.problem_id.as_str(), p))
+        .collect();
+    for s in &mut pool {
+        if let Some(p) = facts.get(s.problem_id.as_str()) {
+            s.gold = p.gold.clone().unwrap_or_default();
+            s.difficulty = p.difficulty;
+        }
+    }
+    Ok(pool)
 }
 
 /// Sample records as training samples: each distinct prompt encoded once (with the sampler's
@@ -85,6 +98,9 @@ pub(crate) fn to_pool_samples(
                 sample_index: r.sample_index,
                 prompt_ids,
                 response_ids,
+                response: r.response,
+                gold: String::new(),
+                difficulty: None,
                 correct: r.correct,
                 truncated: r.finish_reason == FinishReason::Length,
             })
@@ -132,17 +148,25 @@ pub fn reference_stats(
     samples: &Path,
     pool: &[PoolSample],
 ) -> Result<BTreeMap<String, ReferenceStats>> {
+    Ok(match read_references(samples)? {
+        Some(list) => list.into_iter().map(|p| (p.problem_id, p.stats)).collect(),
+        None => data::reference_stats(pool),
+    })
+}
+
+/// Pre-sampling's `reference_stats.json` beside the samples, if there is one.
+fn read_references(samples: &Path) -> Result<Option<Vec<ProblemReference>>> {
     let path = pool_dir(samples).join(STATS_FILE);
     if !path.is_file() {
-        return Ok(data::reference_stats(pool));
+        return Ok(None);
     }
     let bytes = std::fs::read(&path).map_err(io(&path))?;
-    let list: Vec<ProblemReference> =
-        serde_json::from_slice(&bytes).map_err(|e| TrainError::Config {
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| TrainError::Config {
             path: path.clone(),
             problem: format!("not a reference statistics file: {e}"),
-        })?;
-    Ok(list.into_iter().map(|p| (p.problem_id, p.stats)).collect())
+        })
 }
 
 /// The settings pre-sampling recorded beside the samples (`presample.json`), if any.

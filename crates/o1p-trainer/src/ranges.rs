@@ -7,8 +7,6 @@ use crate::config::{Method, TrainConfig};
 /// Where a value must lie. Every range also requires a finite number.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Range {
-    /// Any finite number.
-    Finite,
     /// `> 0`.
     Positive,
     /// `>= 0`.
@@ -29,7 +27,6 @@ impl Range {
     fn contains(self, x: f64) -> bool {
         x.is_finite()
             && match self {
-                Range::Finite => true,
                 Range::Positive => x > 0.0,
                 Range::NonNegative => x >= 0.0,
                 Range::OpenUnit => x > 0.0 && x < 1.0,
@@ -42,7 +39,6 @@ impl Range {
 
     fn describe(self) -> String {
         match self {
-            Range::Finite => "must be a finite number".into(),
             Range::Positive => "must be a finite number > 0".into(),
             Range::NonNegative => "must be a finite number >= 0".into(),
             Range::OpenUnit => "must be in (0, 1)".into(),
@@ -81,7 +77,6 @@ pub(crate) fn check(c: &TrainConfig) -> Result<(), String> {
         ),
         ("optim.epochs", o.epochs as f64, Range::AtLeast(1)),
         ("optim.max_seq_len", o.max_seq_len as f64, Range::AtLeast(2)),
-        ("reward.lambda", c.reward.lambda.into(), Range::NonNegative),
         ("loss.eps", c.loss.eps.into(), Range::OpenUnit),
         ("loss.kl_coef", c.loss.kl_coef.into(), Range::NonNegative),
         ("on_policy.rounds", p.rounds as f64, Range::AtLeast(1)),
@@ -98,10 +93,6 @@ pub(crate) fn check(c: &TrainConfig) -> Result<(), String> {
     ];
     if let Some(n) = o.trainable_last_layers {
         table.push(("optim.trainable_last_layers", n as f64, Range::AtLeast(1)));
-    }
-    if let Some((lo, hi)) = c.reward.clip {
-        table.push(("reward.clip[0]", lo.into(), Range::Finite));
-        table.push(("reward.clip[1]", hi.into(), Range::Finite));
     }
     if let Some(t) = p.temperature {
         table.push(("on_policy.temperature", t.into(), Range::NonNegative));
@@ -127,7 +118,8 @@ pub(crate) fn check(c: &TrainConfig) -> Result<(), String> {
             return Err(format!("{key} = {value}: {}", range.describe()));
         }
     }
-    Ok(())
+    // The reward's parameters depend on its kind: o1p-reward checks them, in the same words.
+    c.reward.spec.check("reward")
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ use o1p_model::{Backend, Precision, Tokenizer, load_pretrained, weights};
 
 use o1p_data::{OnBadItem, load_problems};
 
+use o1p_reward::Scorer;
+
 use crate::config::{Method, TrainConfig, TrainMode};
 use crate::data::{self, PoolSample};
 use crate::error::{Result, TrainError};
@@ -31,10 +33,11 @@ const TOKENIZER_FILES: [&str; 3] = [
 ];
 
 /// The files and directories a run writes into its `out` directory.
-pub const RUN_OUTPUTS: [&str; 10] = [
+pub const RUN_OUTPUTS: [&str; 11] = [
     FINGERPRINT_FILE,
     "run.toml",
     "metrics.jsonl",
+    REWARDS_FILE,
     "ref_logprobs.json",
     "train_report.json",
     "checkpoint",
@@ -43,6 +46,10 @@ pub const RUN_OUTPUTS: [&str; 10] = [
     "model",
     "rounds",
 ];
+
+/// Every training example's reward, advantage and reward terms, one JSON object a line
+/// (off-policy O1-Pruner runs; on-policy rounds write one per round in `rounds/NNNN/`).
+pub const REWARDS_FILE: &str = "rewards.jsonl";
 
 /// Settings that trade memory or speed only; left out of the fingerprint so that a rerun after
 /// an out-of-memory error may lower them.
@@ -57,8 +64,27 @@ const SPEED_SETTINGS: [&str; 3] = [
 /// samples.jsonl and, when present, reference_stats.json), and on-policy the problems file's
 /// content (`on_policy.problems`).
 pub fn fingerprint(config: &TrainConfig) -> Result<RunFingerprint> {
+    fingerprint_with(config, None)
+}
+
+/// [`fingerprint`] of a run whose reward is `custom` instead of the `[reward]` kind: the
+/// kind's keys are replaced by `reward.scorer`, the scorer's description (its name, terms,
+/// weights and normalisations; a term's own parameters are known to it alone).
+pub fn fingerprint_with(config: &TrainConfig, custom: Option<&Scorer>) -> Result<RunFingerprint> {
     let mut fp = RunFingerprint::new("train");
     fp.settings("", config)?;
+    if let Some(scorer) = custom {
+        let spec_keys: Vec<String> = fp
+            .fields
+            .keys()
+            .filter(|k| k.starts_with("reward.") && k.as_str() != "reward.samples_per_problem")
+            .cloned()
+            .collect();
+        for key in spec_keys {
+            fp.remove(&key);
+        }
+        fp.set("reward.scorer", scorer.describe());
+    }
     for key in ["model", "samples", "out", "on_policy.problems"]
         .iter()
         .chain(&SPEED_SETTINGS)
@@ -104,10 +130,45 @@ pub fn remove_outputs(out: &Path) -> Result<Vec<PathBuf>> {
 /// written ([`o1p_data::DataError::FingerprintMismatch`] in [`TrainError::Data`]); so is an
 /// `out` with run files but no fingerprint.
 pub fn run(config: &TrainConfig, progress: bool) -> Result<TrainReport> {
+    run_scored(config, &config.reward.scorer(), false, progress)
+}
+
+/// Runs `config` end to end with your own reward: `scorer` replaces the `[reward]` kind and
+/// its normalisation (`reward.samples_per_problem` still applies), off- and on-policy. The
+/// run directory records the scorer's description in its fingerprint and `run.toml`, and
+/// `rewards.jsonl` holds every example's reward terms.
+///
+/// ```no_run
+/// use o1p_reward::{LengthHarmonizing, Normalization, Scorer};
+/// use o1p_trainer::{TrainConfig, run_with_reward};
+///
+/// let config = TrainConfig::preset("demo", "assets/demo-model".into(), "runs/presample".into(),
+///     "runs/my-reward".into())?;
+/// let scorer = Scorer::sum("lh_only", Normalization::None)
+///     .with(1.0, LengthHarmonizing::paper(2.0), Normalization::None);
+/// let report = run_with_reward(&config, &scorer, true)?;
+/// println!("{} steps, final loss {}", report.steps, report.final_loss);
+/// # Ok::<(), o1p_trainer::TrainError>(())
+/// ```
+pub fn run_with_reward(
+    config: &TrainConfig,
+    scorer: &Scorer,
+    progress: bool,
+) -> Result<TrainReport> {
+    run_scored(config, scorer, true, progress)
+}
+
+fn run_scored(
+    config: &TrainConfig,
+    scorer: &Scorer,
+    custom: bool,
+    progress: bool,
+) -> Result<TrainReport> {
     let has_records = RUN_OUTPUTS[1..]
         .iter()
         .any(|name| config.out.join(name).exists());
-    fingerprint(config)?.check_or_record(&config.out.join(FINGERPRINT_FILE), has_records)?;
+    fingerprint_with(config, custom.then_some(scorer))?
+        .check_or_record(&config.out.join(FINGERPRINT_FILE), has_records)?;
     // Only once the directory is known to be this run's: what a killed run left half-written.
     crate::train::remove_stale_temporaries(&config.out)?;
     let backend: Backend = config.backend.parse()?;
@@ -127,7 +188,7 @@ pub fn run(config: &TrainConfig, progress: bool) -> Result<TrainReport> {
     };
     let (trained, report) = match config.mode {
         TrainMode::OffPolicy => {
-            let (examples, objective) = training_set(config, &pool);
+            let (examples, objective) = training_set_with(config, &pool, scorer);
             if examples.is_empty() {
                 return Err(TrainError::NoExamples(format!(
                     "{} holds no usable samples for {:?} (e.g. no correct samples for SFT/DPO)",
@@ -135,7 +196,10 @@ pub fn run(config: &TrainConfig, progress: bool) -> Result<TrainReport> {
                     config.method
                 )));
             }
-            write_run_config(config)?;
+            write_run_config(config, custom.then_some(scorer))?;
+            if matches!(objective, Objective::Policy(_)) {
+                write_rewards(&config.out.join(REWARDS_FILE), &examples, scorer)?;
+            }
             train(
                 model,
                 &model_config,
@@ -174,7 +238,7 @@ pub fn run(config: &TrainConfig, progress: bool) -> Result<TrainReport> {
                     path.display()
                 )));
             }
-            write_run_config(config)?;
+            write_run_config(config, custom.then_some(scorer))?;
             let presampled = pool::presample_settings(&config.samples)?;
             let spec = OnPolicySpec::from_config(config, presampled.as_ref());
             train_on_policy(
@@ -183,6 +247,7 @@ pub fn run(config: &TrainConfig, progress: bool) -> Result<TrainReport> {
                 &tokenizer,
                 &problems,
                 &spec,
+                scorer,
                 &settings,
                 &config.out,
             )?
@@ -198,21 +263,85 @@ pub fn run(config: &TrainConfig, progress: bool) -> Result<TrainReport> {
     Ok(report)
 }
 
-/// Creates the run directory and records the resolved config in it (`run.toml`).
-fn write_run_config(config: &TrainConfig) -> Result<()> {
+/// Creates the run directory and records the resolved config in it (`run.toml`); with a
+/// `custom` scorer, a comment says that it, not `[reward]`'s kind, rewarded the samples.
+fn write_run_config(config: &TrainConfig, custom: Option<&Scorer>) -> Result<()> {
     std::fs::create_dir_all(&config.out).map_err(crate::error::io(&config.out))?;
-    o1p_data::write_atomic(config.out.join("run.toml"), config.to_toml().as_bytes())?;
+    let mut text = config.to_toml();
+    if let Some(scorer) = custom {
+        text = format!(
+            "# Rewarded by a scorer passed through the API, not by [reward]'s kind and\n# normalization: {}\n{text}",
+            scorer.describe()
+        );
+    }
+    o1p_data::write_atomic(config.out.join("run.toml"), text.as_bytes())?;
     Ok(())
 }
 
-/// The examples and objective of the configured method, from the pool.
+/// Writes every example's reward, advantage and terms (by term name) as JSON lines.
+pub(crate) fn write_rewards(
+    path: &Path,
+    examples: &[data::TrainExample],
+    scorer: &Scorer,
+) -> Result<()> {
+    let names = term_keys(scorer);
+    let mut text = String::new();
+    for e in examples {
+        let components: serde_json::Map<String, serde_json::Value> = names
+            .iter()
+            .cloned()
+            .zip(e.components.iter().map(|&v| serde_json::Value::from(v)))
+            .collect();
+        let line = serde_json::json!({
+            "problem_id": e.problem_id,
+            "sample_index": e.sample_index,
+            "reward": e.reward,
+            "advantage": e.advantage,
+            "components": components,
+        });
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
+    o1p_data::write_atomic(path, text.as_bytes())?;
+    Ok(())
+}
+
+/// The scorer's term names as JSON keys: a name used twice gets `_2`, `_3`, ... after it.
+fn term_keys(scorer: &Scorer) -> Vec<String> {
+    let mut seen: std::collections::HashMap<&str, usize> = Default::default();
+    scorer
+        .term_names()
+        .into_iter()
+        .map(|name| {
+            let n = seen.entry(name).or_insert(0);
+            *n += 1;
+            if *n == 1 {
+                name.to_string()
+            } else {
+                format!("{name}_{n}")
+            }
+        })
+        .collect()
+}
+
+/// The examples and objective of the configured method, from the pool (the O1-Pruner
+/// objective rewarded by the `[reward]` table).
 pub fn training_set(
     config: &TrainConfig,
     pool: &[PoolSample],
 ) -> (Vec<data::TrainExample>, Objective) {
+    training_set_with(config, pool, &config.reward.scorer())
+}
+
+/// [`training_set`] with the O1-Pruner objective's samples rewarded by `scorer`.
+pub fn training_set_with(
+    config: &TrainConfig,
+    pool: &[PoolSample],
+    scorer: &Scorer,
+) -> (Vec<data::TrainExample>, Objective) {
     match config.method {
         Method::O1Pruner => (
-            data::length_harmonizing_examples(pool, &config.reward, config.seed),
+            data::scored_examples(pool, scorer, config.reward.samples_per_problem, config.seed),
             Objective::Policy(config.loss),
         ),
         Method::Sft { per_problem } => (

@@ -31,7 +31,6 @@ use burn::tensor::DType;
 use o1p_data::demo::{self, DemoConfig};
 use o1p_data::{FinishReason, Problem, PromptRenderer};
 use o1p_model::{Backend, CausalLm, ModelConfig, Tokenizer, load_pretrained};
-use o1p_reward::Normalization;
 use o1p_sampler::presample::{PresampleConfig, presample};
 use o1p_sampler::{Generator, NativeGenerator, Prompt, Request, SamplingParams};
 use o1p_trainer::loss::{PolicyLossConfig, RatioMode};
@@ -187,12 +186,7 @@ fn presample_pool(base: &Base, name: &str) -> PathBuf {
 /// dataset z-score kept sampled accuracy flat or lowered it on this demo; the raw reward
 /// raised it.
 fn paper_reward() -> RewardConfig {
-    RewardConfig {
-        lambda: 2.0,
-        clip: None,
-        normalization: Normalization::None,
-        samples_per_problem: 0,
-    }
+    RewardConfig::length_harmonizing(2.0, None)
 }
 
 /// A high learning rate: an overfit, on purpose.
@@ -283,7 +277,7 @@ fn o1_pruner_shortens_the_demo_model_without_losing_accuracy() {
 
     // Off-policy, as the paper's code: 3 epochs over the pool.
     let pool = load_pool(&pool_dir, &base.tokenizer).unwrap();
-    let examples = data::length_harmonizing_examples(&pool, &paper_reward(), 0);
+    let examples = data::scored_examples(&pool, &paper_reward().scorer(), 0, 0);
     assert_eq!(examples.len(), PROBLEMS * K);
     let (trained, report) = train(
         base.model.clone(),
@@ -324,12 +318,9 @@ fn on_policy_rounds_shorten_the_demo_model_without_losing_accuracy() {
         // so three rounds may drift further than one pass off-policy: with lambda 2 greedy
         // accuracy fell 3 problems and sampled accuracy stayed flat; lambda 3 weighs
         // accuracy a little more (measured: greedy -51 % tokens, -2 problems; sampled +1).
-        reward: RewardConfig {
-            lambda: 3.0,
-            ..paper_reward()
-        },
         loss: loss(),
     };
+    let scorer = RewardConfig::length_harmonizing(3.0, None).scorer();
     let run_dir = tmp("on-policy-run");
     let (trained, report) = train_on_policy(
         base.model.clone(),
@@ -337,6 +328,7 @@ fn on_policy_rounds_shorten_the_demo_model_without_losing_accuracy() {
         &base.tokenizer,
         &problems,
         &spec,
+        &scorer,
         &settings(1),
         &run_dir,
     )

@@ -235,6 +235,8 @@ fn examples() -> Vec<TrainExample> {
         response_ids: resp,
         advantage: adv,
         reward: adv,
+        sample_index: 0,
+        components: Vec::new(),
     };
     vec![
         ex(vec![4, 5, 6], 1.0),
@@ -660,6 +662,9 @@ fn parity_run(ratio: &str, epsilon: f64, batch_size: usize) -> [Parity; 2] {
             sample_index: s["sample_index"].as_u64().unwrap() as usize,
             prompt_ids: serde_json::from_value(s["prompt_ids"].clone()).unwrap(),
             response_ids: serde_json::from_value(s["response_ids"].clone()).unwrap(),
+            response: String::new(),
+            gold: String::new(),
+            difficulty: None,
             correct: s["correct"].as_bool().unwrap(),
             truncated: false,
         })

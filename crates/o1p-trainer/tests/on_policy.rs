@@ -126,7 +126,6 @@ fn spec() -> OnPolicySpec {
         sampling: sampling(),
         decode_batch: 8,
         grade: Default::default(),
-        reward: RewardConfig::default(),
         loss: Default::default(),
     }
 }
@@ -158,6 +157,7 @@ fn run(f: &Fixture, settings: &TrainSettings, dir: &Path) -> (CausalLm, TrainRep
         &tokenizer,
         &problems,
         &spec(),
+        &RewardConfig::default().scorer(),
         settings,
         dir,
     )

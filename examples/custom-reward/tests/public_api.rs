@@ -52,6 +52,7 @@ fn custom_reward_through_public_api() {
             length: *length,
             truncated: false,
             correct: g.correct,
+            difficulty: None,
             reference: &stats,
         })
         .collect();

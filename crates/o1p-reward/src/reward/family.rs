@@ -25,7 +25,7 @@ use std::collections::HashMap;
 /// let s = |length, correct| SampleOutcome { length, correct, truncated: false };
 /// let stats = ReferenceStats::from_samples(&[s(200, true), s(600, false)]).unwrap();
 /// let ctx = RewardContext { problem_id: "p", gold: "1", response: "", length: 200,
-///     truncated: false, correct: true, reference: &stats };
+///     truncated: false, correct: true, difficulty: None, reference: &stats };
 /// // 400/200 - 1 + 2 * (1 - 0.5) = 2
 /// assert_eq!(LengthHarmonizing::paper(2.0).reward(&ctx), Some(2.0));
 /// ```
@@ -100,7 +100,7 @@ impl Reward for LengthHarmonizing {
 /// let s = |length, correct| SampleOutcome { length, correct, truncated: false };
 /// let stats = ReferenceStats::from_samples(&[s(100, true), s(300, false)]).unwrap();
 /// let ctx = |length, correct| RewardContext { problem_id: "p", gold: "1", response: "",
-///     length, truncated: false, correct, reference: &stats };
+///     length, truncated: false, correct, difficulty: None, reference: &stats };
 /// assert_eq!(KimiLength.reward(&ctx(100, true)), Some(0.5));
 /// assert_eq!(KimiLength.reward(&ctx(100, false)), Some(0.0)); // min(0, 0.5)
 /// assert_eq!(KimiLength.reward(&ctx(300, false)), Some(-0.5));
@@ -205,7 +205,7 @@ impl Reward for DapoOverlong {
 /// use o1p_reward::{Cosine, Reward, RewardContext, ReferenceStats, SampleOutcome};
 /// let stats = ReferenceStats::from_samples(&[SampleOutcome { length: 1, correct: true, truncated: false }]).unwrap();
 /// let ctx = |length, correct| RewardContext { problem_id: "p", gold: "1", response: "",
-///     length, truncated: false, correct, reference: &stats };
+///     length, truncated: false, correct, difficulty: None, reference: &stats };
 /// let c = Cosine::new(1000);
 /// assert_eq!(c.reward(&ctx(0, true)), Some(2.0));
 /// assert_eq!(c.reward(&ctx(500, true)), Some(1.5));
@@ -291,7 +291,7 @@ impl TargetLength {
 /// use o1p_reward::{L1Exact, L1Max, Reward, RewardContext, ReferenceStats, SampleOutcome, TargetLength};
 /// let stats = ReferenceStats::from_samples(&[SampleOutcome { length: 1, correct: true, truncated: false }]).unwrap();
 /// let ctx = RewardContext { problem_id: "p", gold: "1", response: "", length: 1002,
-///     truncated: false, correct: true, reference: &stats };
+///     truncated: false, correct: true, difficulty: None, reference: &stats };
 /// let exact = L1Exact { alpha: 0.25, target: TargetLength::Fixed(1000) };
 /// assert_eq!(exact.reward(&ctx), Some(0.5)); // 1 - 0.25 * 2
 /// let max = L1Max { alpha: 0.25, delta: 0.5, target: TargetLength::Fixed(1004) };
@@ -372,7 +372,7 @@ impl Reward for L1Max {
 /// let s = |length| SampleOutcome { length, correct: true, truncated: false };
 /// let stats = ReferenceStats::from_samples(&[s(100), s(300)]).unwrap(); // mean 200, std 100
 /// let ctx = |length| RewardContext { problem_id: "p", gold: "1", response: "",
-///     length, truncated: false, correct: true, reference: &stats };
+///     length, truncated: false, correct: true, difficulty: None, reference: &stats };
 /// let az = AroraZanette { alpha: 0.2 };
 /// assert_eq!(az.reward(&ctx(200)), Some(0.9)); // 1 - 0.2 * sigmoid(0)
 /// assert!(az.reward(&ctx(100)) > az.reward(&ctx(300)));
@@ -417,7 +417,7 @@ impl Reward for AroraZanette {
 /// let s = |length, correct| SampleOutcome { length, correct, truncated: false };
 /// let stats = ReferenceStats::from_samples(&[s(300, true), s(900, true)]).unwrap(); // SOL = 300
 /// let ctx = |length| RewardContext { problem_id: "p", gold: "1", response: "",
-///     length, truncated: false, correct: true, reference: &stats };
+///     length, truncated: false, correct: true, difficulty: None, reference: &stats };
 /// assert_eq!(ShorterBetter::default().reward(&ctx(300)), Some(2.0));
 /// assert_eq!(ShorterBetter::default().reward(&ctx(900)), Some(1.4));
 /// ```

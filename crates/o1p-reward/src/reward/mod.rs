@@ -7,6 +7,9 @@
 //! zero where the formula divides by it).
 
 mod family;
+mod spec;
+
+pub use spec::{Component, RewardKind, RewardSpec, Scored, Scorer};
 
 pub use family::{
     AroraZanette, Cosine, DapoOverlong, KimiLength, L1Exact, L1Max, LengthHarmonizing,
@@ -117,6 +120,8 @@ pub struct RewardContext<'a> {
     pub truncated: bool,
     /// The grader's verdict (grade once, pass it in).
     pub correct: bool,
+    /// The problem's numeric difficulty where the data has one (MATH level, demo steps).
+    pub difficulty: Option<f64>,
     /// Statistics of the problem's reference group.
     pub reference: &'a ReferenceStats,
 }
@@ -154,7 +159,7 @@ impl RewardContext<'_> {
 /// let stats = ReferenceStats::from_samples(&[s(100, true), s(300, false)]).unwrap();
 /// let ctx = RewardContext {
 ///     problem_id: "p1", gold: "4", response: "\\boxed{4}", length: 100,
-///     truncated: false, correct: true, reference: &stats,
+///     truncated: false, correct: true, difficulty: None, reference: &stats,
 /// };
 /// assert_eq!(ShortAndRight.reward(&ctx), Some(1.0));
 /// ```
@@ -451,7 +456,7 @@ pub fn z_scores(values: &[Option<f32>]) -> Vec<Option<f32>> {
 /// let s = |length, correct| SampleOutcome { length, correct, truncated: false };
 /// let stats = ReferenceStats::from_samples(&[s(100, true), s(300, false)]).unwrap();
 /// let ctx = |length, correct| RewardContext {
-///     problem_id: "p", gold: "1", response: "", length, truncated: false, correct, reference: &stats,
+///     problem_id: "p", gold: "1", response: "", length, truncated: false, correct, difficulty: None, reference: &stats,
 /// };
 /// let lh = LengthHarmonizing::reference_code(2.0);
 /// let r = score(&lh, &[ctx(100, true), ctx(300, false)], lh.default_normalization());

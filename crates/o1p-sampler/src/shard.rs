@@ -396,6 +396,12 @@ pub fn merge_shards(dirs: &[PathBuf], out_dir: &Path) -> Result<MergeSummary, Me
 
 /// The fingerprint of `dir` and its shard.
 fn read_fingerprint(dir: &Path) -> Result<(RunFingerprint, Shard), MergeError> {
+    if !dir.is_dir() {
+        return Err(MergeError::Incomplete {
+            dir: dir.to_path_buf(),
+            reason: "no such directory".into(),
+        });
+    }
     let path = dir.join(FINGERPRINT_FILE);
     let fp = RunFingerprint::read(&path)?.ok_or_else(|| MergeError::Incomplete {
         dir: dir.to_path_buf(),

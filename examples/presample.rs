@@ -46,7 +46,8 @@
 //! byte. The merge refuses, naming the directory and the field, shards made with other
 //! settings, data or model, a missing or duplicated shard, shards of different N, and a shard
 //! whose run has not finished (rerun its command: it resumes). A shard directory rerun with
-//! another `--shard` (or none) is refused like any changed setting.
+//! another `--shard` (or none) is refused like any changed setting. Every shard checks every
+//! problem, so each lists the problems skipped (and exits with 2 when there are some).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -318,6 +319,19 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// `--merge`: the shard directories into one pool.
 fn merge(args: &Args) -> anyhow::Result<ExitCode> {
     if args.fresh {
+        // --fresh must never remove a shard's own files.
+        let out = std::fs::canonicalize(&args.out).ok();
+        if let Some(dir) = args
+            .merge
+            .iter()
+            .find(|d| out.is_some() && std::fs::canonicalize(d).ok() == out)
+        {
+            bail!(
+                "--out {} is the shard directory {}: merge into another directory",
+                args.out.display(),
+                dir.display()
+            );
+        }
         for path in remove_outputs(&args.out)? {
             eprintln!("--fresh: removed {}", path.display());
         }

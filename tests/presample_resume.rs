@@ -356,6 +356,29 @@ fn shards_merge_into_an_unsharded_run_and_bad_shard_flags_are_usage_errors() {
         stderr(&o)
     );
     assert!(!root.path().join("partial").exists());
+    // A merge into a shard's own directory is refused, with --fresh too, which must not
+    // remove the shard's files.
+    let before = files(&shards[0]);
+    let o = Command::new(example("presample"))
+        .arg("--merge")
+        .args(&shards)
+        .args(["--out", &shards[0].display().to_string(), "--fresh"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is the shard directory"),
+        "{}",
+        stderr(&o)
+    );
+    let o = merge(&[&shards[0], &shards[1], &shards[2]], &shards[0]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("shard: 0/3 -> (none)"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(files(&shards[0]), before);
     // Another shard into a shard's directory is a changed setting.
     let o = command(&model, &data, &shards[0])
         .args(["--shard", "1/3"])

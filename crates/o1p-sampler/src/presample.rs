@@ -35,7 +35,8 @@
 //! [`crate::shard`]), with the seeds and batches of the unsharded run, and the directory's
 //! files describe that shard alone (its fingerprint adds `shard` and `batch_size`).
 //! [`crate::shard::merge_shards`] combines the N shard directories into the files of an
-//! unsharded run.
+//! unsharded run. Every shard checks every problem (the split is of the problems that pass),
+//! so each reports all the skipped ones.
 //!
 //! # Bad inputs
 //! A problem without a gold answer, whose prompt cannot be rendered or that the generator

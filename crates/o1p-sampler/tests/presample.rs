@@ -585,6 +585,30 @@ fn merges_of_mismatched_missing_duplicated_or_unfinished_shards_are_refused() {
     );
     assert!(err.to_string().contains("given twice"), "{err}");
 
+    // presample.json holds what the fingerprint leaves out: whether token ids are stored.
+    let without_ids = root.path().join("without-ids");
+    let config = PresampleConfig {
+        keep_token_ids: false,
+        ..shard_config(Some(Shard::new(1, 2).unwrap()))
+    };
+    presample(
+        problems,
+        &PromptRenderer::Raw,
+        &generator,
+        &config,
+        &without_ids,
+    )
+    .unwrap();
+    match merge(&[&s0, &without_ids]) {
+        MergeError::Mismatch {
+            dir, file, changes, ..
+        } => {
+            assert_eq!((dir, file.as_str()), (without_ids, SETTINGS_FILE));
+            assert_eq!(changes[0].to_string(), "keep_token_ids: true -> false");
+        }
+        e => panic!("{e}"),
+    }
+
     // A shard of a split into 3 parts.
     let third = copy(&s1, "of-three");
     let fp_path = third.join(FINGERPRINT_FILE);
@@ -598,15 +622,30 @@ fn merges_of_mismatched_missing_duplicated_or_unfinished_shards_are_refused() {
     );
     assert!(err.to_string().contains("field shard"), "{err}");
 
-    // Unfinished: killed before its stats were written, or with records missing.
-    let killed = copy(&s1, "killed");
-    std::fs::remove_file(killed.join(STATS_FILE)).unwrap();
+    // Unfinished: a shard run that died in its (only) batch; once resumed, it merges.
+    let killed = root.path().join("killed");
+    let shard_1 = shard_config(Some(Shard::new(1, 2).unwrap()));
+    let dies = DiesAfter {
+        inner: &generator,
+        calls: Cell::new(0),
+    };
+    assert!(presample(problems, &PromptRenderer::Raw, &dies, &shard_1, &killed).is_err());
     let err = merge(&[&s0, &killed]);
     assert!(
         matches!(err, MergeError::Incomplete { ref dir, .. } if *dir == killed),
         "{err}"
     );
     assert!(err.to_string().contains(STATS_FILE), "{err}");
+    presample(
+        problems,
+        &PromptRenderer::Raw,
+        &generator,
+        &shard_1,
+        &killed,
+    )
+    .unwrap();
+    assert_eq!(files(&killed), files(&s1));
+    // Records missing behind a stats file (an edited store).
     let short = copy(&s1, "short");
     let text = std::fs::read_to_string(short.join(SAMPLES_FILE)).unwrap();
     let kept: String = text.lines().take(3).map(|l| format!("{l}\n")).collect();

@@ -325,6 +325,12 @@ pub fn merge_shards(dirs: &[PathBuf], out_dir: &Path) -> Result<MergeSummary, Me
             message: format!("not pre-sampling settings: {e}"),
         })?
         .k;
+    if k == 0 {
+        return Err(MergeError::Inconsistent {
+            path: first.join(SETTINGS_FILE),
+            problem: "k is 0".into(),
+        });
+    }
     let batch_size: usize = reference
         .0
         .fields

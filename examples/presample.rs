@@ -8,6 +8,8 @@
 //!      [--api-key KEY] [--timeout 600]]
 //!     [--prompt-style auto|raw|chat] [--system TEXT | --no-system] [--user TEXT]
 //!     [--fast-solving] [--stop STRING]... [--keep-token-ids | --no-token-ids] [--no-progress] [--fresh]
+//!     [--shard I/N]
+//! cargo run --release --example presample -- --merge SHARD_DIR... --out DIR [--fresh]
 //! ```
 //!
 //! Each record keeps the generated token ids, EOS included (the default; `--keep-token-ids` is
@@ -33,6 +35,19 @@
 //! every problem was sampled, 2 when some problems or data records were skipped (listed on
 //! stderr: malformed records, no gold answer, a prompt longer than the model's context with
 //! --max-new-tokens added, ...) or on a usage error (a flag out of its range), 1 on an error.
+//!
+//! # Several machines
+//! `--shard I/N` (I from 0) samples only the I-th of N disjoint parts of the problems into its
+//! own `--out`: blocks of whole problems that fill whole batches, dealt round robin (see
+//! `o1p_sampler::shard`), with the seeds and batches of an unsharded run. Run the same
+//! command with `--shard 0/N` ... `--shard N-1/N` (same flags otherwise, `--batch-size`
+//! included) on N machines, copy the N directories to one, and `--merge DIR_0 ... --out POOL`
+//! writes the four files an unsharded run with the same flags would have written, byte for
+//! byte. The merge refuses, naming the directory and the field, shards made with other
+//! settings, data or model, a missing or duplicated shard, shards of different N, and a shard
+//! whose run has not finished (rerun its command: it resumes). A shard directory rerun with
+//! another `--shard` (or none) is refused like any changed setting. Every shard checks every
+//! problem, so each lists the problems skipped (and exits with 2 when there are some).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +60,7 @@ use o1_pruner::data::{
 };
 use o1_pruner::model::{self, Backend, Precision, Tokenizer};
 use o1_pruner::sampler::presample::{PresampleConfig, presample, remove_outputs};
+use o1_pruner::sampler::shard::{Shard, merge_shards};
 use o1_pruner::sampler::{
     Generator, HttpConfig, HttpGenerator, NativeGenerator, SamplingParams, SeedMode, parse,
 };
@@ -55,11 +71,11 @@ struct Args {
     /// Hugging Face model directory (config.json, safetensors, tokenizer.json) or a llama.cpp
     /// `.gguf` file (tokenizer and chat template from its metadata). Optional with --server,
     /// where only its tokenizer and chat template are used.
-    #[arg(long, required_unless_present = "server")]
+    #[arg(long, required_unless_present_any = ["server", "merge"])]
     model: Option<PathBuf>,
     /// Problems file (JSONL or a JSON array).
-    #[arg(long)]
-    data: PathBuf,
+    #[arg(long, required_unless_present = "merge")]
+    data: Option<PathBuf>,
     /// Schema of the problems file: gsm8k, math or jsonl ({"id","question","answer"}).
     #[arg(long, default_value = "jsonl")]
     format: Format,
@@ -150,6 +166,25 @@ struct Args {
     /// (samples.jsonl, reference_stats.json, presample.json, fingerprint.json; nothing else).
     #[arg(long)]
     fresh: bool,
+    /// Sample only shard I of N (I from 0) of the problems into --out, for a run split over
+    /// N machines; merge the N directories with --merge.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
+    /// Merge the directories of the N shards of one run (any order) into --out, which then
+    /// holds the files of an unsharded run. Takes no sampling flags.
+    #[arg(
+        long,
+        num_args = 1..,
+        value_name = "SHARD_DIR",
+        conflicts_with_all = [
+            "shard", "model", "data", "format", "k", "temperature", "top_p", "top_k",
+            "max_new_tokens", "batch_size", "seed", "backend", "dtype", "server",
+            "server_model", "concurrency", "grouped", "api_key", "timeout",
+            "server_token_ids", "prompt_style", "system", "no_system", "user",
+            "fast_solving", "stop", "keep_token_ids", "no_token_ids",
+        ]
+    )]
+    merge: Vec<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -169,7 +204,14 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let loaded = load_problems(&args.data, &args.format.mapping(), OnBadItem::Skip)?;
+    if !args.merge.is_empty() {
+        return merge(&args);
+    }
+    let data = args
+        .data
+        .as_ref()
+        .context("--data is required without --merge")?;
+    let loaded = load_problems(data, &args.format.mapping(), OnBadItem::Skip)?;
     if !loaded.report.skipped.is_empty() {
         eprintln!("{}", loaded.report);
     }
@@ -206,6 +248,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         keep_token_ids: args.keep_token_ids || !args.no_token_ids,
         progress: !args.no_progress,
         fingerprint: inputs(&args)?,
+        shard: args.shard,
         ..Default::default()
     };
     let generator: Box<dyn Generator> = match &args.server {
@@ -252,6 +295,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("skipped problem {}: {}", s.problem_id, s.reason);
     }
     let secs = summary.elapsed.as_secs_f64().max(1e-9);
+    if let Some(shard) = args.shard {
+        eprint!("shard {shard}: ");
+    }
     eprintln!(
         "{} problems, {} records written, {} reused, {:.0} tokens/s -> {} and {}",
         summary.problems,
@@ -270,13 +316,47 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     )
 }
 
+/// `--merge`: the shard directories into one pool.
+fn merge(args: &Args) -> anyhow::Result<ExitCode> {
+    if args.fresh {
+        // --fresh must never remove a shard's own files.
+        let out = std::fs::canonicalize(&args.out).ok();
+        if let Some(dir) = args
+            .merge
+            .iter()
+            .find(|d| out.is_some() && std::fs::canonicalize(d).ok() == out)
+        {
+            bail!(
+                "--out {} is the shard directory {}: merge into another directory",
+                args.out.display(),
+                dir.display()
+            );
+        }
+        for path in remove_outputs(&args.out)? {
+            eprintln!("--fresh: removed {}", path.display());
+        }
+    }
+    let summary = merge_shards(&args.merge, &args.out)?;
+    eprintln!(
+        "merged {} shards: {} problems, {} records -> {} and {}",
+        summary.shards,
+        summary.problems,
+        summary.records,
+        summary.samples_path.display(),
+        summary.stats_path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The inputs that decide the samples beside the settings and the problems: the model (its
 /// cheap hash) and, with --server, the served model's name.
 fn inputs(args: &Args) -> anyhow::Result<RunFingerprint> {
     let mut fp = RunFingerprint::default();
     // The problems' hash is the driver's; this only names the file in messages.
-    fp.sources
-        .insert("problems".into(), args.data.display().to_string());
+    if let Some(data) = &args.data {
+        fp.sources
+            .insert("problems".into(), data.display().to_string());
+    }
     if let Some(model) = &args.model {
         let hash =
             model_hash(model).with_context(|| format!("fingerprint of {}", model.display()))?;

@@ -292,3 +292,128 @@ fn over_long_problems_are_skipped_and_bad_flags_are_usage_errors() {
         assert!(!out.exists(), "{arg}: nothing may be written");
     }
 }
+
+/// Issue 15: `--shard I/N` runs merged with `--merge` give the files of an unsharded run,
+/// byte for byte; a missing shard is refused naming it; bad `--shard` values and `--merge`
+/// with `--shard` are usage errors naming the flag.
+#[test]
+fn shards_merge_into_an_unsharded_run_and_bad_shard_flags_are_usage_errors() {
+    let root = tempfile::tempdir().unwrap();
+    let (model, data) = setup(root.path());
+    // Six of the 16 problems: this test is about the files.
+    // The file ends with a line that is not UTF-8 (a bad record): work on bytes.
+    let six: Vec<u8> = std::fs::read(&data)
+        .unwrap()
+        .split_inclusive(|&b| b == b'\n')
+        .take(6)
+        .flatten()
+        .copied()
+        .collect();
+    let data = root.path().join("six.jsonl");
+    std::fs::write(&data, six).unwrap();
+    let run = |out: &Path, extra: &[&str]| {
+        let o = command(&model, &data, out).args(extra).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{extra:?}: {}", stderr(&o));
+        o
+    };
+    let full = root.path().join("full");
+    run(&full, &[]);
+    let shards: Vec<PathBuf> = (0..3)
+        .map(|i| {
+            let dir = root.path().join(format!("shard-{i}"));
+            let o = run(&dir, &["--shard", &format!("{i}/3")]);
+            assert!(
+                stderr(&o).contains(&format!("shard {i}/3: 2 problems")),
+                "{}",
+                stderr(&o)
+            );
+            dir
+        })
+        .collect();
+    let merge = |dirs: &[&PathBuf], out: &Path| {
+        let mut cmd = Command::new(example("presample"));
+        cmd.arg("--merge")
+            .args(dirs)
+            .args(["--out", &out.display().to_string()])
+            .env("RUST_LOG", "warn");
+        cmd.output().unwrap()
+    };
+    let pool = root.path().join("pool");
+    let o = merge(&[&shards[1], &shards[0], &shards[2]], &pool);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("merged 3 shards: 6 problems, 24 records"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(files(&pool), files(&full));
+
+    let o = merge(&[&shards[0], &shards[2]], &root.path().join("partial"));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("shard(s) 1 of 3 missing"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!root.path().join("partial").exists());
+    // A merge into a shard's own directory is refused, with --fresh too, which must not
+    // remove the shard's files.
+    let before = files(&shards[0]);
+    let o = Command::new(example("presample"))
+        .arg("--merge")
+        .args(&shards)
+        .args(["--out", &shards[0].display().to_string(), "--fresh"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is the shard directory"),
+        "{}",
+        stderr(&o)
+    );
+    let o = merge(&[&shards[0], &shards[1], &shards[2]], &shards[0]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("shard: 0/3 -> (none)"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(files(&shards[0]), before);
+    // Another shard into a shard's directory is a changed setting.
+    let o = command(&model, &data, &shards[0])
+        .args(["--shard", "1/3"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("shard: 0/3 -> 1/3"), "{}", stderr(&o));
+
+    let usage = [
+        (vec!["--shard", "3/3"], "--shard"),
+        (vec!["--shard", "x"], "--shard"),
+        (vec!["--shard", "0/0"], "--shard"),
+        (vec!["--shard=1/-2"], "--shard"),
+    ];
+    let out = root.path().join("usage");
+    for (args, flag) in usage {
+        let o = command(&model, &data, &out).args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(flag), "{args:?}: {}", stderr(&o));
+    }
+    let o = Command::new(example("presample"))
+        .args([
+            "--merge",
+            &shards[0].display().to_string(),
+            "--shard",
+            "0/3",
+        ])
+        .args(["--out", &out.display().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("--shard") && err.contains("--merge") && err.contains("cannot be used with"),
+        "{err}"
+    );
+    assert!(!out.exists(), "a usage error wrote");
+}

@@ -23,6 +23,27 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 /// ```
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |f| f.write_all(bytes))
+}
+
+/// [`write_atomic`] of what `fill` writes: for a file too large to hold in memory (a merged
+/// sample store), streamed through a buffer into the temporary file. An error of `fill`
+/// removes the temporary file and leaves `path` as it was.
+///
+/// ```
+/// use std::io::Write;
+/// let dir = tempfile::tempdir().unwrap();
+/// let p = dir.path().join("s.jsonl");
+/// o1p_data::write_atomic_with(&p, |w| (0..3).try_for_each(|i| writeln!(w, "{i}"))).unwrap();
+/// assert_eq!(std::fs::read_to_string(&p).unwrap(), "0\n1\n2\n");
+/// let failed = o1p_data::write_atomic_with(&p, |_| Err(std::io::Error::other("no")));
+/// assert!(failed.is_err());
+/// assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+/// ```
+pub fn write_atomic_with(
+    path: impl AsRef<Path>,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let path = path.as_ref();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -39,11 +60,13 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let written = (|| {
-        let mut f = std::fs::OpenOptions::new()
+        let f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&tmp)?;
-        f.write_all(bytes)?;
+        let mut w = std::io::BufWriter::new(f);
+        fill(&mut w)?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();

@@ -38,7 +38,10 @@ mod sample;
 mod split;
 mod store;
 
-pub use atomic::{is_atomic_temporary, remove_stale_temporaries, write_atomic, write_json_atomic};
+pub use atomic::{
+    is_atomic_temporary, remove_stale_temporaries, write_atomic, write_atomic_with,
+    write_json_atomic,
+};
 pub use chat::{ChatMessage, ChatTemplate};
 pub use error::{DataError, ItemError, Location, Result};
 pub use load::{LoadReport, Loaded, OnBadItem, SkippedItem, load_problems, parse_problems};

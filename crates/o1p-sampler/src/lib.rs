@@ -12,6 +12,8 @@
 //! - [`presample`](presample::presample) is step 1 of the method: K graded samples per
 //!   problem in a crash-safe store, then the per-problem reference statistics; a rerun after
 //!   a kill resumes and ends with byte-identical files.
+//! - [`shard`] splits a pre-sampling run over several machines (`PresampleConfig::shard`)
+//!   and merges the shards into the pool an unsharded run writes.
 //! - [`server`] is the small HTTP/1.1 server under the `serve` example (idle timeout and
 //!   connection cap).
 //! - [`testing`] builds a character-level tokenizer and a tiny random model directory for
@@ -35,6 +37,7 @@ mod http;
 mod limits;
 pub mod presample;
 pub mod server;
+pub mod shard;
 pub mod testing;
 
 pub use error::{GenerateError, PresampleError};

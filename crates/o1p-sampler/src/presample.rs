@@ -30,6 +30,15 @@
 //! an uninterrupted run) and appends only its missing records. The final files are then
 //! byte-identical to those of an uninterrupted run with the same settings and batch size.
 //!
+//! # Shards
+//! With [`PresampleConfig::shard`] set to shard `I/N`, only the problems of that shard are
+//! sampled (blocks of whole problems filling whole canonical batches, round robin; see
+//! [`crate::shard`]), with the seeds and batches of the unsharded run, and the directory's
+//! files describe that shard alone (its fingerprint adds `shard` and `batch_size`).
+//! [`crate::shard::merge_shards`] combines the N shard directories into the files of an
+//! unsharded run. Every shard checks every problem (the split is of the problems that pass),
+//! so each reports all the skipped ones.
+//!
 //! # Bad inputs
 //! A problem without a gold answer, whose prompt cannot be rendered or that the generator
 //! refuses (empty, unknown token ids, longer than the model's context or the prefill memory
@@ -53,6 +62,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::PresampleError;
 use crate::generate::SamplingParams;
 use crate::generator::{Generated, Generator, Prompt, Request};
+use crate::shard::{BATCH_SIZE_FIELD, SHARD_FIELD, Shard, block_problems};
 
 /// File name of the sample store inside the output directory.
 pub const SAMPLES_FILE: &str = "samples.jsonl";
@@ -89,6 +99,9 @@ pub struct PresampleConfig {
     /// ([`o1p_data::fingerprint::model_hash`]) and any caller-side input. The driver adds the
     /// settings and the problems itself. Default: nothing.
     pub fingerprint: RunFingerprint,
+    /// Sample only this part of the problems (see [`crate::shard`]); `None` (the default):
+    /// all of them.
+    pub shard: Option<Shard>,
 }
 
 impl Default for PresampleConfig {
@@ -111,6 +124,7 @@ impl Default for PresampleConfig {
             durability: Durability::Flush,
             progress: true,
             fingerprint: RunFingerprint::default(),
+            shard: None,
         }
     }
 }
@@ -291,6 +305,13 @@ pub fn presample(
         .remove(KEEP_TOKEN_IDS)
         .set("problems", problems_hash(problems))
         .extend(&config.fingerprint);
+    if let Some(shard) = config.shard {
+        Shard::new(shard.index, shard.count).map_err(PresampleError::InvalidConfig)?;
+        // The split depends on the batch size, so a shard may not change it on resume.
+        fingerprint
+            .set(SHARD_FIELD, shard.to_string())
+            .set(BATCH_SIZE_FIELD, config.batch_size.to_string());
+    }
     let has_records = [SAMPLES_FILE, STATS_FILE, SETTINGS_FILE]
         .iter()
         .any(|f| out_dir.join(f).exists());
@@ -301,7 +322,16 @@ pub fn presample(
     })?;
     check_settings(&out_dir.join(SETTINGS_FILE), &settings)?;
 
-    let (ready, skipped) = prepare(problems, config, renderer, generator);
+    let (mut ready, skipped) = prepare(problems, config, renderer, generator);
+    if let Some(shard) = config.shard {
+        // Every shard checks every problem, so all agree on the list being split.
+        let block = block_problems(config.k, config.batch_size);
+        let mut position = 0usize;
+        ready.retain(|_| {
+            position += 1;
+            shard.owns_block((position - 1) / block)
+        });
+    }
     let samples_path = out_dir.join(SAMPLES_FILE);
     let (mut store, existing) = SampleStore::open_with(&samples_path, config.durability)?;
     let wanted: HashSet<(&str, usize)> = ready
@@ -431,7 +461,7 @@ pub fn presample(
     })
 }
 
-fn outcome(num_tokens: usize, correct: bool, finish: FinishReason) -> SampleOutcome {
+pub(crate) fn outcome(num_tokens: usize, correct: bool, finish: FinishReason) -> SampleOutcome {
     SampleOutcome {
         length: num_tokens,
         correct,

@@ -1,17 +1,19 @@
 //! Pre-sampling end to end on a tiny random model: an interrupted run (a generator that dies
 //! midway, a torn last line, a store cut in the middle of a batch) resumes into files
-//! byte-identical to an uninterrupted run; bad problems are reported and skipped.
+//! byte-identical to an uninterrupted run; bad problems are reported and skipped; shards
+//! merge into the files of an unsharded run.
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
-use o1p_data::fingerprint::FINGERPRINT_FILE;
+use o1p_data::fingerprint::{FINGERPRINT_FILE, RunFingerprint};
 use o1p_data::{DataError, Problem, PromptRenderer, demo};
 use o1p_model::{Backend, Precision};
 use o1p_sampler::presample::{
     PresampleConfig, ProblemReference, SAMPLES_FILE, SETTINGS_FILE, STATS_FILE, presample,
     remove_outputs,
 };
+use o1p_sampler::shard::{MergeError, Shard, merge_shards};
 use o1p_sampler::{
     GenerateError, Generated, Generator, LengthLimits, NativeGenerator, PresampleError, Request,
     SamplingParams, prefill_bytes, testing,
@@ -424,5 +426,332 @@ fn over_long_prompts_are_skipped_and_bad_settings_refused() {
         assert!(matches!(err, PresampleError::InvalidConfig(_)), "{err}");
         assert!(err.to_string().contains(key), "{err}");
         assert!(!out.join(SETTINGS_FILE).exists(), "nothing written");
+    }
+}
+
+/// Issue 15: `k` = 2 and batches of 4 make blocks of 2 problems, so with 7 problems and 3
+/// shards shard 0 holds blocks 0 and 3 (problems 0, 1 and the short last block, 6).
+fn shard_config(shard: Option<Shard>) -> PresampleConfig {
+    PresampleConfig {
+        k: 2,
+        batch_size: 4,
+        shard,
+        ..config()
+    }
+}
+
+fn seven_problems() -> Vec<Problem> {
+    demo::generate_problems(7, 3, &demo::DemoConfig::default())
+}
+
+fn stats_ids(dir: &Path) -> Vec<String> {
+    let stats: Vec<ProblemReference> =
+        serde_json::from_slice(&std::fs::read(dir.join(STATS_FILE)).unwrap()).unwrap();
+    stats.into_iter().map(|s| s.problem_id).collect()
+}
+
+#[test]
+fn shards_merge_into_the_files_of_an_unsharded_run() {
+    let root = tempfile::tempdir().unwrap();
+    let generator =
+        NativeGenerator::from_dir(model_dir(root.path()), Backend::Flex, Precision::F32, 4)
+            .unwrap();
+    let problems = seven_problems();
+    let sample = |config: &PresampleConfig, dir: &Path| {
+        presample(&problems, &PromptRenderer::Raw, &generator, config, dir)
+    };
+    let full = root.path().join("full");
+    sample(&shard_config(None), &full).unwrap();
+    let expected = files(&full);
+
+    let shard_dirs: Vec<PathBuf> = (0..3)
+        .map(|i| root.path().join(format!("shard-{i}")))
+        .collect();
+    for (i, dir) in shard_dirs.iter().enumerate() {
+        let shard = Shard::new(i, 3).unwrap();
+        let summary = sample(&shard_config(Some(shard)), dir).unwrap();
+        assert_eq!(summary.written, summary.problems * 2);
+    }
+    // Each shard's files describe that shard alone.
+    let ids: Vec<&str> = problems.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(stats_ids(&shard_dirs[0]), [ids[0], ids[1], ids[6]]);
+    assert_eq!(stats_ids(&shard_dirs[1]), [ids[2], ids[3]]);
+    assert_eq!(stats_ids(&shard_dirs[2]), [ids[4], ids[5]]);
+    let fp = RunFingerprint::read(&shard_dirs[2].join(FINGERPRINT_FILE))
+        .unwrap()
+        .unwrap();
+    assert_eq!(fp.fields["shard"], "2/3");
+    assert_eq!(fp.fields["batch_size"], "4");
+
+    // Given in any order, the shards merge into the unsharded run's files, byte for byte.
+    let merged = root.path().join("merged");
+    let order = [
+        shard_dirs[2].clone(),
+        shard_dirs[0].clone(),
+        shard_dirs[1].clone(),
+    ];
+    let summary = merge_shards(&order, &merged).unwrap();
+    assert_eq!(
+        (summary.shards, summary.problems, summary.records),
+        (3, 7, 14)
+    );
+    assert_eq!(files(&merged), expected);
+    // A merge into a directory holding the same run rewrites the same files.
+    merge_shards(&order, &full).unwrap();
+    assert_eq!(files(&full), expected);
+    // The pool resumes as an unsharded run: nothing left to do.
+    let rerun = sample(&shard_config(None), &merged).unwrap();
+    assert_eq!((rerun.written, rerun.reused), (0, 14));
+    assert_eq!(files(&merged), expected);
+
+    // A rerun of a shard directory with another shard, or unsharded, is refused untouched.
+    let before = files(&shard_dirs[0]);
+    for other in [Some(Shard::new(1, 3).unwrap()), None] {
+        match sample(&shard_config(other), &shard_dirs[0]) {
+            Err(PresampleError::Data(DataError::FingerprintMismatch { changes, .. })) => {
+                let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
+                assert!(fields.contains(&"shard"), "{fields:?}");
+            }
+            r => panic!("{other:?}: {r:?}"),
+        }
+        assert_eq!(files(&shard_dirs[0]), before);
+    }
+    // So is a shard's batch size, which its split depends on.
+    let smaller = PresampleConfig {
+        batch_size: 2,
+        ..shard_config(Some(Shard::new(0, 3).unwrap()))
+    };
+    let err = sample(&smaller, &shard_dirs[0]).unwrap_err().to_string();
+    assert!(err.contains("batch_size: 4 -> 2"), "{err}");
+    let invalid = shard_config(Some(Shard { index: 3, count: 3 }));
+    let err = sample(&invalid, &root.path().join("invalid")).unwrap_err();
+    assert!(matches!(err, PresampleError::InvalidConfig(_)), "{err}");
+}
+
+#[test]
+fn merges_of_mismatched_missing_duplicated_or_unfinished_shards_are_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let generator =
+        NativeGenerator::from_dir(model_dir(root.path()), Backend::Flex, Precision::F32, 4)
+            .unwrap();
+    // Four problems in two shards of one block (2 problems) each.
+    let problems = &seven_problems()[..4];
+    let shard_run = |i: usize, seed: u64| {
+        let dir = root.path().join(format!("shard-{i}-seed-{seed}"));
+        let config = PresampleConfig {
+            seed,
+            ..shard_config(Some(Shard::new(i, 2).unwrap()))
+        };
+        presample(problems, &PromptRenderer::Raw, &generator, &config, &dir).unwrap();
+        dir
+    };
+    let (s0, s1, s1_other_seed) = (shard_run(0, 42), shard_run(1, 42), shard_run(1, 7));
+    let out = root.path().join("out");
+    let merge = |dirs: &[&PathBuf]| {
+        let dirs: Vec<PathBuf> = dirs.iter().map(|d| (*d).clone()).collect();
+        let err = merge_shards(&dirs, &out).unwrap_err();
+        assert!(!out.exists(), "a refused merge wrote: {err}");
+        err
+    };
+    let copy = |from: &Path, name: &str| {
+        let to = root.path().join(name);
+        std::fs::create_dir_all(&to).unwrap();
+        for f in [SAMPLES_FILE, STATS_FILE, SETTINGS_FILE, FINGERPRINT_FILE] {
+            std::fs::copy(from.join(f), to.join(f)).unwrap();
+        }
+        to
+    };
+
+    match merge(&[&s0, &s1_other_seed]) {
+        MergeError::Mismatch {
+            dir, changes, file, ..
+        } => {
+            assert_eq!(dir, s1_other_seed);
+            assert_eq!(file, FINGERPRINT_FILE);
+            assert_eq!(changes.len(), 1);
+            assert_eq!(changes[0].to_string(), "seed: 42 -> 7");
+        }
+        e => panic!("{e}"),
+    }
+    match merge(&[&s1]) {
+        MergeError::Missing { count, missing, .. } => assert_eq!((count, missing), (2, vec![0])),
+        e => panic!("{e}"),
+    }
+    let again = copy(&s1, "again");
+    let err = merge(&[&s0, &s1, &again]);
+    assert!(
+        matches!(&err, MergeError::Duplicate { shard, second, .. } if shard.index == 1 && *second == again),
+        "{err}"
+    );
+    assert!(err.to_string().contains("given twice"), "{err}");
+
+    // presample.json holds what the fingerprint leaves out: whether token ids are stored.
+    let without_ids = root.path().join("without-ids");
+    let config = PresampleConfig {
+        keep_token_ids: false,
+        ..shard_config(Some(Shard::new(1, 2).unwrap()))
+    };
+    presample(
+        problems,
+        &PromptRenderer::Raw,
+        &generator,
+        &config,
+        &without_ids,
+    )
+    .unwrap();
+    match merge(&[&s0, &without_ids]) {
+        MergeError::Mismatch {
+            dir, file, changes, ..
+        } => {
+            assert_eq!((dir, file.as_str()), (without_ids, SETTINGS_FILE));
+            assert_eq!(changes[0].to_string(), "keep_token_ids: true -> false");
+        }
+        e => panic!("{e}"),
+    }
+
+    // A shard of a split into 3 parts.
+    let third = copy(&s1, "of-three");
+    let fp_path = third.join(FINGERPRINT_FILE);
+    let mut fp = RunFingerprint::read(&fp_path).unwrap().unwrap();
+    fp.set("shard", "1/3");
+    o1p_data::write_json_atomic(&fp_path, &fp).unwrap();
+    let err = merge(&[&s0, &third]);
+    assert!(
+        matches!(err, MergeError::CountMismatch { ref dir, .. } if *dir == third),
+        "{err}"
+    );
+    assert!(err.to_string().contains("field shard"), "{err}");
+
+    // Unfinished: a shard run that died in its (only) batch; once resumed, it merges.
+    let killed = root.path().join("killed");
+    let shard_1 = shard_config(Some(Shard::new(1, 2).unwrap()));
+    let dies = DiesAfter {
+        inner: &generator,
+        calls: Cell::new(0),
+    };
+    assert!(presample(problems, &PromptRenderer::Raw, &dies, &shard_1, &killed).is_err());
+    let err = merge(&[&s0, &killed]);
+    assert!(
+        matches!(err, MergeError::Incomplete { ref dir, .. } if *dir == killed),
+        "{err}"
+    );
+    assert!(err.to_string().contains(STATS_FILE), "{err}");
+    presample(
+        problems,
+        &PromptRenderer::Raw,
+        &generator,
+        &shard_1,
+        &killed,
+    )
+    .unwrap();
+    assert_eq!(files(&killed), files(&s1));
+    // Records missing behind a stats file (an edited store).
+    let short = copy(&s1, "short");
+    let text = std::fs::read_to_string(short.join(SAMPLES_FILE)).unwrap();
+    let kept: String = text.lines().take(3).map(|l| format!("{l}\n")).collect();
+    std::fs::write(short.join(SAMPLES_FILE), kept).unwrap();
+    let err = merge(&[&s0, &short]);
+    assert!(matches!(err, MergeError::Incomplete { .. }), "{err}");
+    assert!(
+        err.to_string().contains("holds 3 of the 4 records"),
+        "{err}"
+    );
+
+    // An unsharded run is not a shard; the shards themselves still merge.
+    let full = root.path().join("full");
+    presample(
+        problems,
+        &PromptRenderer::Raw,
+        &generator,
+        &shard_config(None),
+        &full,
+    )
+    .unwrap();
+    assert!(matches!(merge(&[&full, &s0]), MergeError::NotAShard { .. }));
+    merge_shards(&[s0.clone(), s1.clone()], &out).unwrap();
+    assert_eq!(files(&out), files(&full));
+    // A merge into a shard's own directory is refused like a presample rerun.
+    let before = files(&s0);
+    let err = merge_shards(&[s0.clone(), s1.clone()], &s0).unwrap_err();
+    assert!(err.to_string().contains("shard: 0/2 -> (none)"), "{err}");
+    assert_eq!(files(&s0), before);
+}
+
+/// A generator whose every completion depends on all the seeds of its call, as a batched
+/// native generator's may (through padding): the strictest case for shards.
+struct BatchShaped;
+
+impl Generator for BatchShaped {
+    fn generate(
+        &self,
+        requests: &[Request],
+        _params: &SamplingParams,
+    ) -> Result<Vec<Vec<Generated>>, GenerateError> {
+        let call = requests
+            .iter()
+            .flat_map(|r| &r.seeds)
+            .fold(0u64, |h, s| h.wrapping_mul(31).wrapping_add(*s));
+        let completion = |seed: u64| Generated {
+            text: format!("{} {}", seed % 10, call % 1000),
+            token_ids: None,
+            num_tokens: (seed % 7 + call % 5) as usize + 1,
+            finish_reason: o1p_data::FinishReason::Eos,
+            logprobs: None,
+        };
+        Ok(requests
+            .iter()
+            .map(|r| r.seeds.iter().map(|&s| completion(s)).collect())
+            .collect())
+    }
+    fn describe(&self) -> String {
+        "batch-shaped".into()
+    }
+}
+
+/// Each shard generates exactly the canonical batches of the unsharded run (a split of
+/// single problems would not: with K = 3 and batches of 4 a batch spans two problems).
+#[test]
+fn shards_generate_the_batches_of_an_unsharded_run() {
+    let root = tempfile::tempdir().unwrap();
+    let problems = demo::generate_problems(9, 4, &demo::DemoConfig::default());
+    for (k, batch_size, count) in [(3, 4, 2), (2, 4, 3), (4, 4, 4), (5, 3, 2)] {
+        let config = |shard| PresampleConfig {
+            k,
+            batch_size,
+            shard,
+            ..config()
+        };
+        let case = root.path().join(format!("k{k}-b{batch_size}-n{count}"));
+        let full = case.join("full");
+        presample(
+            &problems,
+            &PromptRenderer::Raw,
+            &BatchShaped,
+            &config(None),
+            &full,
+        )
+        .unwrap();
+        let dirs: Vec<PathBuf> = (0..count)
+            .map(|i| {
+                let dir = case.join(format!("shard-{i}"));
+                let shard = Some(Shard::new(i, count).unwrap());
+                presample(
+                    &problems,
+                    &PromptRenderer::Raw,
+                    &BatchShaped,
+                    &config(shard),
+                    &dir,
+                )
+                .unwrap();
+                dir
+            })
+            .collect();
+        let merged = case.join("merged");
+        merge_shards(&dirs, &merged).unwrap();
+        assert_eq!(
+            files(&merged),
+            files(&full),
+            "K {k}, batch {batch_size}, {count} shards"
+        );
     }
 }

@@ -495,6 +495,7 @@ fn sample_round(
         progress: false,
         // The round's model is the policy in memory; the run's own fingerprint covers it.
         fingerprint: Default::default(),
+        shard: None,
     };
     let mut generator =
         NativeGenerator::new(model.valid(), Some(tokenizer.clone()), spec.decode_batch);

@@ -252,6 +252,8 @@ struct ShardDir {
     fingerprint: RunFingerprint,
     /// Its problems, in its (canonical) order.
     problems: Vec<String>,
+    /// Each problem's gold answer and difficulty, as its `reference_stats.json` records them.
+    facts: Vec<(Option<String>, Option<f64>)>,
     /// The outcomes of each problem's samples 0..K, in the same order.
     outcomes: Vec<Vec<SampleOutcome>>,
 }
@@ -382,8 +384,11 @@ pub fn merge_shards(dirs: &[PathBuf], out_dir: &Path) -> Result<MergeSummary, Me
         let shard = &shards[s];
         for p in start..start + len {
             if let Some(stats_of) = ReferenceStats::from_samples(&shard.outcomes[p]) {
+                let (gold, difficulty) = shard.facts[p].clone();
                 stats.push(ProblemReference {
                     problem_id: shard.problems[p].clone(),
+                    gold,
+                    difficulty,
                     stats: stats_of,
                 });
             }
@@ -506,6 +511,10 @@ fn read_shard(
             line: e.line(),
             message: e.to_string(),
         })?;
+    let facts: Vec<(Option<String>, Option<f64>)> = stats
+        .iter()
+        .map(|s| (s.gold.clone(), s.difficulty))
+        .collect();
     let problems: Vec<String> = stats.into_iter().map(|s| s.problem_id).collect();
     let samples_path = dir.join(SAMPLES_FILE);
     let file = std::fs::File::open(&samples_path).map_err(|error| DataError::Io {
@@ -580,6 +589,7 @@ fn read_shard(
         shard,
         fingerprint,
         problems,
+        facts,
         outcomes,
     })
 }

@@ -346,3 +346,221 @@ fn on_policy_rounds_shorten_the_demo_model_without_losing_accuracy() {
     assert!(rounds[2] < rounds[0], "{rounds:?}");
     check("on-policy", &base, &trained.valid(), &report);
 }
+
+/// A small pool of the demo model (4 problems x K = 4) for the reward runs below.
+fn small_pool(name: &str) -> (PathBuf, Vec<Problem>) {
+    let dir = demo_model_dir();
+    let (model, _) = load_pretrained(&dir, &Backend::Flex.device().unwrap(), DType::F32).unwrap();
+    let tokenizer = Tokenizer::from_dir(&dir).unwrap();
+    let problems = demo::generate_problems(4, PROBLEM_SEED, &DemoConfig::default());
+    let pool_dir = tmp(name);
+    let config = PresampleConfig {
+        k: K,
+        params: SamplingParams {
+            max_new_tokens: MAX_NEW_TOKENS,
+            temperature: TEMPERATURE,
+            top_p: 1.0,
+            ..Default::default()
+        },
+        seed: 0,
+        batch_size: 16,
+        template: demo::prompt_template(),
+        keep_token_ids: true,
+        progress: false,
+        ..Default::default()
+    };
+    let generator = NativeGenerator::new(model, Some(tokenizer), 16);
+    presample(
+        &problems,
+        &PromptRenderer::Raw,
+        &generator,
+        &config,
+        &pool_dir,
+    )
+    .unwrap();
+    (pool_dir, problems)
+}
+
+/// A run config training the demo model on `pool` (16 samples) for one epoch of 2 steps, with `reward`
+/// as its `[reward]` table.
+fn reward_run_config(pool: &Path, out: &Path, reward: &str) -> o1p_trainer::TrainConfig {
+    let text = format!(
+        "model = {model:?}\nsamples = {pool:?}\nout = {out:?}\ncheckpoint_every = 0\n\n\
+         [optim]\nlr = 1e-4\nbatch_size = 8\nepochs = 1\nmax_seq_len = 256\n\n[reward]\n{reward}\n",
+        model = demo_model_dir(),
+    );
+    o1p_trainer::TrainConfig::from_toml(&text, "run.toml")
+        .unwrap_or_else(|e| panic!("{reward}: {e}"))
+}
+
+/// `rewards.jsonl` of a run: (problem id, sample index) -> the line.
+fn logged_rewards(out: &Path) -> std::collections::BTreeMap<(String, u64), serde_json::Value> {
+    std::fs::read_to_string(out.join(o1p_trainer::REWARDS_FILE))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let key = (
+                v["problem_id"].as_str().unwrap().to_string(),
+                v["sample_index"].as_u64().unwrap(),
+            );
+            (key, v)
+        })
+        .collect()
+}
+
+/// Every `kind` of the `[reward]` table trains the demo model a few steps through the run
+/// config, and the rewards the run logs are the family's closed forms, written out here
+/// again from the pool's lengths and verdicts (not through o1p-reward).
+#[test]
+fn every_reward_kind_trains_the_demo_model_and_logs_its_closed_form() {
+    let (pool_dir, _) = small_pool("kinds-pool");
+    let tokenizer = Tokenizer::from_dir(demo_model_dir()).unwrap();
+    let pool = load_pool(&pool_dir, &tokenizer).unwrap();
+    assert_eq!(pool.len(), 4 * K);
+    // Per problem: mean length, accuracy, min/max length, shortest correct.
+    let groups = data::group_by_problem(&pool);
+    let group_of = |id: &str| {
+        let g = &groups[id];
+        let lengths: Vec<f64> = g.iter().map(|s| s.response_ids.len() as f64).collect();
+        let mean = lengths.iter().sum::<f64>() / lengths.len() as f64;
+        let acc = g.iter().filter(|s| s.correct).count() as f64 / g.len() as f64;
+        let min = lengths.iter().cloned().fold(f64::INFINITY, f64::min);
+        let max = lengths.iter().cloned().fold(0.0, f64::max);
+        let shortest_correct = g
+            .iter()
+            .filter(|s| s.correct)
+            .map(|s| s.response_ids.len() as f64)
+            .fold(f64::INFINITY, f64::min);
+        (mean, acc, min, max, shortest_correct)
+    };
+    type ClosedForm = fn(f64, f64, (f64, f64, f64, f64, f64)) -> f64;
+    // (the [reward] table, the closed form of (length, c, group) where checked)
+    let kinds: [(&str, Option<ClosedForm>); 11] = [
+        (
+            "lambda = 2.0",
+            Some(|l, c, (mean, acc, ..)| mean / l - 1.0 + 2.0 * (c - acc)),
+        ),
+        ("kind = \"correctness\"", Some(|_, c, _| c)),
+        (
+            "kind = \"kimi_length\"",
+            Some(|l, c, (_, _, min, max, _)| {
+                let lam = if max > min {
+                    0.5 - (l - min) / (max - min)
+                } else {
+                    0.0
+                };
+                if c > 0.0 { lam } else { lam.min(0.0) }
+            }),
+        ),
+        (
+            "kind = \"dapo_overlong\"\nmax_length = 200\ncache = 120",
+            None,
+        ),
+        (
+            "kind = \"cosine\"\nmax_length = 200",
+            Some(|l, c, _| {
+                let (r0, rt) = if c > 0.0 { (2.0, 1.0) } else { (-10.0, 0.0) };
+                rt + (r0 - rt) * (1.0 + (std::f64::consts::PI * l / 200.0).cos()) / 2.0
+            }),
+        ),
+        ("kind = \"l1_exact\"\ntarget = 40", None),
+        ("kind = \"l1_max\"\ntarget = 40", None),
+        ("kind = \"arora_zanette\"", None),
+        (
+            "kind = \"shorter_better\"",
+            Some(|l, c, (mean, _, _, _, sol)| {
+                let sol = if sol.is_finite() { sol } else { mean };
+                2.0 * c - 0.001 * (sol - l).abs()
+            }),
+        ),
+        (
+            "kind = \"thinkprune\"\nlimit = 60\nsuccess_gated = true",
+            None,
+        ),
+        (
+            "kind = \"weighted_sum\"\n[[reward.components]]\nkind = \"correctness\"\n\
+             [[reward.components]]\nkind = \"dapo_overlong\"\nmax_length = 200\ncache = 120\nweight = 0.5",
+            Some(|l, c, _| {
+                let start = 80.0;
+                let penalty = if l <= start { 0.0 } else { (start - l) / 120.0 };
+                c + 0.5 * penalty
+            }),
+        ),
+    ];
+    for (table, closed_form) in kinds {
+        let out = tmp("kind-run");
+        let config = reward_run_config(&pool_dir, &out, table);
+        let report = o1p_trainer::run(&config, false).unwrap_or_else(|e| panic!("{table}: {e}"));
+        assert_eq!(report.steps, 2, "{table}: 16 samples in batches of 8");
+        assert!(report.final_loss.is_finite(), "{table}");
+        assert!(out.join("model/model.safetensors").is_file(), "{table}");
+        let logged = logged_rewards(&out);
+        assert_eq!(logged.len(), 4 * K, "{table}: every sample is logged");
+        let Some(closed_form) = closed_form else {
+            continue;
+        };
+        for s in &pool {
+            let line = &logged[&(s.problem_id.clone(), s.sample_index as u64)];
+            let want = closed_form(
+                s.response_ids.len() as f64,
+                if s.correct { 1.0 } else { 0.0 },
+                group_of(&s.problem_id),
+            );
+            let got = line["reward"].as_f64().unwrap();
+            assert!((got - want).abs() < 1e-4, "{table}: {line} vs {want}");
+        }
+    }
+}
+
+/// A user's own reward trains through `run_with_reward` and sees each sample's real response
+/// text and gold answer; a rerun with another reward into the same directory is refused.
+#[test]
+fn a_custom_reward_sees_the_real_response_and_gold() {
+    use std::sync::{Arc, Mutex};
+    let (pool_dir, problems) = small_pool("custom-pool");
+    let seen: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+    let record = Arc::clone(&seen);
+    let reward = o1p_reward::FnReward::new("records_text", move |ctx| {
+        record.lock().unwrap().push((
+            ctx.problem_id.to_string(),
+            ctx.response.to_string(),
+            ctx.gold.to_string(),
+        ));
+        Some(if ctx.correct { 1.0 } else { 0.0 } - ctx.response.matches("Wait").count() as f32)
+    });
+    let scorer = o1p_reward::Scorer::new(reward, o1p_reward::Normalization::None);
+    let out = tmp("custom-run");
+    let config = reward_run_config(&pool_dir, &out, "");
+    let report = o1p_trainer::run_with_reward(&config, &scorer, false).unwrap();
+    assert_eq!(report.steps, 2);
+
+    let records: Vec<o1p_data::SampleRecord> =
+        o1p_data::SampleStore::read(pool_dir.join("samples.jsonl")).unwrap();
+    let mut want: Vec<(String, String, String)> = records
+        .iter()
+        .map(|r| {
+            let gold = &problems.iter().find(|p| p.id == r.problem_id).unwrap().gold;
+            (r.problem_id.clone(), r.response.clone(), gold.clone())
+        })
+        .collect();
+    let mut got = seen.lock().unwrap().clone();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+    assert!(
+        got.iter().any(|(_, r, _)| r.contains("Wait")),
+        "demo responses hesitate"
+    );
+    let run_toml = std::fs::read_to_string(out.join("run.toml")).unwrap();
+    assert!(
+        run_toml.contains("records_text: 1 * records_text"),
+        "{run_toml}"
+    );
+
+    let other = o1p_reward::Scorer::new(o1p_reward::Correctness, o1p_reward::Normalization::None);
+    let err = o1p_trainer::run_with_reward(&config, &other, false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("reward.scorer"), "{err}");
+}

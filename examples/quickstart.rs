@@ -32,6 +32,7 @@ use o1_pruner::eval::run::{
     Benchmark, EvalConfig, EvalModel, ModelRun, ReportOptions, evaluate, write_report,
 };
 use o1_pruner::model::{Backend, CausalLm, Tokenizer, load_pretrained};
+use o1_pruner::reward::RewardKind;
 use o1_pruner::sampler::presample::{self, PresampleConfig, presample};
 use o1_pruner::sampler::{NativeGenerator, SamplingParams};
 use o1_pruner::trainer::{Method, TrainConfig, remove_outputs, run as train_run};
@@ -201,7 +202,10 @@ fn run(args: Args) -> anyhow::Result<()> {
     };
     config.backend = args.backend.to_string();
     config.seed = args.seed;
-    config.reward.lambda = args.lambda;
+    // --lambda is the length-harmonizing reward's; a --train-config with another kind keeps it.
+    if let RewardKind::LengthHarmonizing { lambda, .. } = &mut config.reward.spec.kind {
+        *lambda = args.lambda;
+    }
     config.optim.lr = args.lr;
     config.loss.eps = args.eps;
     config.optim.epochs = args.epochs;

@@ -54,7 +54,8 @@ pub use disharmony::{
 pub use error::{EvalError, Result};
 pub use metrics::{Metrics, MetricsOptions, RunTiming, compute_metrics, majority_vote};
 pub use plot::{
-    PlotFormat, PlotSize, plot_length_by_difficulty, plot_length_histograms, plot_quartile_accuracy,
+    AccuracyLengthPoint, PlotFormat, PlotSize, plot_accuracy_vs_length, plot_length_by_difficulty,
+    plot_length_histograms, plot_quartile_accuracy,
 };
 pub use record::{
     EvalRecord, FINISH_EOS, FINISH_LENGTH, FINISH_STOP, JsonlContents, JsonlWriter, RecordKey,

@@ -3,7 +3,9 @@
 //! - [`plot_length_histograms`]: response-length distributions of several runs, overlaid on
 //!   shared bins (before vs after pruning);
 //! - [`plot_quartile_accuracy`]: accuracy per length quartile, grouped bars per run (Table 1);
-//! - [`plot_length_by_difficulty`]: mean length per difficulty bucket, one line per run.
+//! - [`plot_length_by_difficulty`]: mean length per difficulty bucket, one line per run;
+//! - [`plot_accuracy_vs_length`]: one labelled point per run, accuracy against mean length
+//!   (several rewards or methods compared on one benchmark).
 //!
 //! Text: plotters' default `ttf` font backend links the system's fontconfig and freetype and
 //! needs installed fonts, which a bare CI machine may lack. We build plotters with `ab_glyph`
@@ -467,4 +469,98 @@ pub fn plot_length_by_difficulty(
         });
     }
     render(path.as_ref(), size, &ByDifficulty { runs, labels })
+}
+
+/// One run of [`plot_accuracy_vs_length`]: its label, mean response length and accuracy (%).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccuracyLengthPoint {
+    /// The run's label, written next to its point.
+    pub label: String,
+    /// Mean response length in tokens.
+    pub mean_tokens: f64,
+    /// Accuracy in percent.
+    pub accuracy: f64,
+}
+
+struct AccuracyVsLength<'a> {
+    points: &'a [AccuracyLengthPoint],
+    title: &'a str,
+}
+
+impl Chart for AccuracyVsLength<'_> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
+        root.fill(&WHITE).map_err(err)?;
+        let (mut x_lo, mut x_hi) = (f64::INFINITY, 0.0f64);
+        let (mut y_lo, mut y_hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for p in self.points {
+            x_lo = x_lo.min(p.mean_tokens);
+            x_hi = x_hi.max(p.mean_tokens);
+            y_lo = y_lo.min(p.accuracy);
+            y_hi = y_hi.max(p.accuracy);
+        }
+        // Room around the points for their labels.
+        let x_pad = ((x_hi - x_lo) * 0.15).max(5.0);
+        let y_pad = ((y_hi - y_lo) * 0.12).max(2.0);
+        let x_range = (x_lo - x_pad).max(0.0)..x_hi + x_pad * 2.0;
+        let y_range = (y_lo - y_pad).max(0.0)..(y_hi + y_pad).min(100.0 + y_pad);
+        let mut chart = ChartBuilder::on(root)
+            .caption(self.title, (FONT, 24))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x_range, y_range)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("mean response length (tokens)")
+            .y_desc("accuracy (%)")
+            .x_label_formatter(&|x: &f64| format!("{x:.0}"))
+            .y_label_formatter(&|y: &f64| format!("{y:.0}"))
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 16))
+            .draw()
+            .map_err(err)?;
+        for (i, p) in self.points.iter().enumerate() {
+            let c = color(i);
+            let at = (p.mean_tokens, p.accuracy);
+            chart
+                .draw_series(std::iter::once(Circle::new(at, 6, c.filled())))
+                .map_err(err)?;
+            chart
+                .draw_series(std::iter::once(
+                    Text::new(p.label.clone(), at, (FONT, 14).into_font().color(&BLACK)).into_dyn(),
+                ))
+                .map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+/// Accuracy against mean response length, one labelled point per run: the trade-off of
+/// several rewards or methods on one benchmark (up and to the left is better). Errors on no
+/// points, a non-finite value, or a drawing failure.
+pub fn plot_accuracy_vs_length(
+    path: impl AsRef<Path>,
+    title: &str,
+    points: &[AccuracyLengthPoint],
+    size: PlotSize,
+) -> Result<()> {
+    if points.is_empty() {
+        return Err(EvalError::Empty {
+            what: "an accuracy-against-length plot",
+        });
+    }
+    if let Some(p) = points
+        .iter()
+        .find(|p| !(p.mean_tokens.is_finite() && p.accuracy.is_finite()))
+    {
+        return Err(EvalError::Plot {
+            path: path.as_ref().to_path_buf(),
+            message: format!("{}: non-finite length or accuracy", p.label),
+        });
+    }
+    render(path.as_ref(), size, &AccuracyVsLength { points, title })
 }

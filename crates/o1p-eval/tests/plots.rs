@@ -111,6 +111,43 @@ fn all_plots_render_as_png_and_svg() {
 }
 
 #[test]
+fn accuracy_against_length_labels_every_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let point = |label: &str, mean_tokens, accuracy| o1p_eval::AccuracyLengthPoint {
+        label: label.into(),
+        mean_tokens,
+        accuracy,
+    };
+    let points = [
+        point("base", 88.0, 90.0),
+        point("o1-pruner", 31.0, 91.0),
+        point("cosine", 60.5, 84.2),
+    ];
+    let svg = dir.path().join("tradeoff.svg");
+    o1p_eval::plot_accuracy_vs_length(&svg, "Rewards on demo-test", &points, PlotSize::default())
+        .unwrap();
+    let t = svg_text(&svg);
+    for needle in [
+        "Rewards on demo-test",
+        "base",
+        "o1-pruner",
+        "cosine",
+        "accuracy (%)",
+    ] {
+        assert!(t.contains(needle), "{needle}: {t}");
+    }
+    let png = dir.path().join("tradeoff.png");
+    o1p_eval::plot_accuracy_vs_length(&png, "t", &points, PlotSize::default()).unwrap();
+    assert!(png_size_and_ink(&png).2 > 500);
+    assert!(matches!(
+        o1p_eval::plot_accuracy_vs_length(&png, "t", &[], PlotSize::default()),
+        Err(EvalError::Empty { .. })
+    ));
+    let nan = [point("x", f64::NAN, 1.0)];
+    assert!(o1p_eval::plot_accuracy_vs_length(&png, "t", &nan, PlotSize::default()).is_err());
+}
+
+#[test]
 fn text_is_rasterised_into_the_png() {
     // The same chart with and without a caption-sized title differs in dark pixels only if
     // glyphs are really drawn; compare a histogram against a blank-labelled one via labels.

@@ -17,6 +17,12 @@
 //!     .with(0.5, HesitationPenalty::default());
 //! assert_eq!(reward.name(), "lh_plus_hesitation");
 //! ```
+//!
+//! To train with it, pass it to the trainer as a term of a [`o1p_reward::Scorer`] and call
+//! `o1p_trainer::run_with_reward` with a run config: `examples/train-hesitation.rs` fine-tunes
+//! the demo model that way and compares the hesitation markers of the base and the trained
+//! model on held-out problems (`cargo run --release -p custom-reward --example
+//! train-hesitation`).
 #![deny(missing_docs)]
 
 use o1p_reward::{Reward, RewardContext};

@@ -1,7 +1,7 @@
 //! On-policy rounds on a tiny random model: the old policy is the round's sampler, the reward's
 //! reference is the pool's, resumption after an interruption reaches the same model and never
 //! redoes a finished round, and `mode = "on_policy"` works through a TOML run config. Also
-//! (reusing the fixture) the run fingerprint: an off-policy rerun with another setting or
+//! (reusing the fixture) on-policy rounds with a user's own reward, and the run fingerprint: an off-policy rerun with another setting or
 //! another pool is refused before it writes anything.
 
 use std::path::{Path, PathBuf};
@@ -334,6 +334,58 @@ max_seq_len = 64
         err.contains("gold answer") && err.contains("other.jsonl"),
         "{err}"
     );
+}
+
+/// On-policy rounds take a user's reward too: it sees each round's fresh responses and the
+/// problems' gold answers, and each round logs its rewards.
+#[test]
+fn on_policy_rounds_train_with_a_custom_reward() {
+    use std::sync::{Arc, Mutex};
+    let f = fixture("custom");
+    let out = tmp("custom-run");
+    let text = format!(
+        "model = {model:?}\nsamples = {pool:?}\nout = {out:?}\nmode = \"on_policy\"\n\
+         checkpoint_every = 0\n[on_policy]\nproblems = {problems:?}\nrounds = 1\n\
+         samples_per_round = 2\n[optim]\nlr = 1e-3\nbatch_size = 4\nmax_seq_len = 64\n",
+        model = f.model_dir,
+        pool = f.pool_dir,
+        problems = f.problems_file,
+    );
+    let config = TrainConfig::from_toml(&text, "run.toml").unwrap();
+    let seen: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+    let record = Arc::clone(&seen);
+    let reward = o1p_reward::FnReward::new("short_text", move |ctx| {
+        record.lock().unwrap().push((
+            ctx.problem_id.to_string(),
+            ctx.response.to_string(),
+            ctx.gold.to_string(),
+        ));
+        Some(-(ctx.response.len() as f32))
+    });
+    let scorer = o1p_reward::Scorer::new(reward, o1p_reward::Normalization::GroupZScore);
+    let report = o1p_trainer::run_with_reward(&config, &scorer, false).unwrap();
+    assert_eq!(report.rounds, 1);
+
+    let records: Vec<o1p_data::SampleRecord> =
+        o1p_data::SampleStore::read(out.join("rounds/0000/samples.jsonl")).unwrap();
+    let gold = |id: &str| problems().into_iter().find(|p| p.id == id).unwrap().gold;
+    let mut want: Vec<(String, String, String)> = records
+        .iter()
+        .map(|r| {
+            (
+                r.problem_id.clone(),
+                r.response.clone(),
+                gold(&r.problem_id),
+            )
+        })
+        .collect();
+    let mut got = seen.lock().unwrap().clone();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+    let logged = std::fs::read_to_string(out.join("rounds/0000/rewards.jsonl")).unwrap();
+    assert_eq!(logged.lines().count(), 8, "4 problems x 2 samples");
+    assert!(logged.contains("\"short_text\""), "{logged}");
 }
 
 #[test]

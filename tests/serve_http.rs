@@ -320,36 +320,8 @@ fn serve_refuses_bad_requests_and_bounds_idle_connections() {
     assert!(healthy, "slots were not freed");
 }
 
-/// A generator over a pool that kills one server (its child process) before the first call
-/// after that server has answered something, so the rest of the run goes on without it.
-struct KillOnceServed<'a> {
-    pool: &'a HttpPool,
-    victim: usize,
-    server: std::sync::Mutex<Option<Server>>,
-}
-
-impl Generator for KillOnceServed<'_> {
-    fn generate(
-        &self,
-        requests: &[Request],
-        params: &SamplingParams,
-    ) -> Result<Vec<Vec<Generated>>, GenerateError> {
-        if self.pool.server_stats()[self.victim].samples > 0 {
-            // Dropping the server kills the child and waits for it.
-            drop(self.server.lock().unwrap().take());
-        }
-        self.pool.generate(requests, params)
-    }
-
-    fn batch_independent(&self) -> bool {
-        self.pool.batch_independent()
-    }
-
-    fn describe(&self) -> String {
-        self.pool.describe()
-    }
-}
-
+/// Client settings for the pool tests: short backoffs, so that a dead fleet is seen in
+/// well under a second.
 fn pool_config() -> HttpConfig {
     let mut config = HttpConfig::new("");
     config.concurrency = 2;
@@ -388,15 +360,29 @@ fn presample_over_three_servers_with_one_killed_equals_one_server() {
 
     let urls = [a.url.clone(), b.url.clone(), c.url.clone()];
     let pool = HttpPool::new(&urls, pool_config(), None).unwrap();
-    let killing = KillOnceServed {
-        pool: &pool,
-        victim: 2,
-        server: std::sync::Mutex::new(Some(c)),
-    };
     let many_dir = root.path().join("many");
-    presample(&problems, &PromptRenderer::Raw, &killing, &cfg, &many_dir).unwrap();
+    // The third server is killed (its child process) once it has answered two samples,
+    // while its next requests are in flight.
+    let victim = std::sync::Mutex::new(Some(c));
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !finished.load(std::sync::atomic::Ordering::SeqCst) {
+                if pool.server_stats()[2].samples >= 2 {
+                    // Dropping the server kills the child and waits for it.
+                    drop(victim.lock().unwrap().take());
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        let result = presample(&problems, &PromptRenderer::Raw, &pool, &cfg, &many_dir);
+        finished.store(true, std::sync::atomic::Ordering::SeqCst);
+        result
+    });
+    result.unwrap();
     assert!(
-        killing.server.lock().unwrap().is_none(),
+        victim.lock().unwrap().is_none(),
         "the third server was never killed"
     );
     let stats = pool.server_stats();

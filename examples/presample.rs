@@ -28,9 +28,9 @@
 //! server taking more (see `o1p_sampler::HttpPool`). Keep `--batch-size` at least servers x
 //! concurrency, or some servers wait. A server that stops answering (connection refused or
 //! reset, no answer within `--timeout`, HTTP 429 / 5xx) has its requests retried on the
-//! others and is itself tried again after a backoff (0.5 s, doubling up to 10 s); the run
-//! fails only when every server has failed 5 attempts in a row, naming each server and its
-//! last error. Each sample's seed goes with its request, so the files are the same as with
+//! others and is itself probed again (`GET /v1/models`) after a backoff (0.5 s, doubling up to
+//! 10 s); the run fails only when every server has failed 5 times in a row, naming each
+//! server and its last error. Each sample's seed goes with its request, so the files are the same as with
 //! one server; the servers must serve the same model (their `/v1/models` lists must agree;
 //! with vLLM, `--server-model` names it). Which servers are used is not part of the run's
 //! fingerprint: a run resumes with another fleet. The end of the run reports samples/s and

@@ -2,31 +2,34 @@
 //! or SGLang servers needs no load balancer in front of it.
 //!
 //! The calls of a [`Generator::generate`] call (one per sample with [`SeedMode::PerSample`])
-//! go into one queue; each server has `concurrency` workers that take calls from it, so a
-//! faster server takes more of them, and a batch runs in parallel on all the servers. Every
-//! call carries its sample's seed, so which server answers it does not change the sample
-//! (the servers must run the same model with the same software; see below).
+//! go into one queue; each server has `concurrency` worker threads that take calls from it,
+//! so a faster server takes more of them, and a batch runs in parallel on all the servers.
+//! Every call carries its sample's seed, so which server answers it does not change the
+//! sample (the servers must run the same model with the same software; see below).
 //!
-//! A server that stops answering (connection refused or reset, no answer within
-//! [`HttpConfig::timeout`], HTTP 408 / 429 / 5xx) is marked down: its failed calls go back
-//! to the queue for the other servers, and it gets no call until its backoff has passed
+//! A server is used once it has answered a probe, `GET /v1/models` (any answer but a
+//! transient failure counts; a model list is compared with the first server's, and a
+//! different one is [`GenerateError::ModelMismatch`]). A server that stops answering
+//! (connection refused or reset, no answer within [`HttpConfig::timeout`], HTTP 408 / 429 /
+//! 5xx) is marked down: its failed call, and its other calls still in flight, go back to the
+//! queue for the other servers at once, and it gets no call until its backoff has passed
 //! ([`HttpConfig::backoff`], doubled after each further failure up to
-//! [`HttpConfig::max_backoff`]); then one call probes it, and an answer brings it back.
-//! Only when every server has failed more than [`HttpConfig::max_retries`] attempts in a row
-//! does the call fail, with [`GenerateError::NoServerAnswers`] naming each server and its
-//! last error. Other errors (a client error such as HTTP 400, an answer that is not the
-//! completions schema) fail the call at once, as with one [`HttpGenerator`].
+//! [`HttpConfig::max_backoff`]) and it has answered a new probe. Only when every server has
+//! failed more than [`HttpConfig::max_retries`] times in a row (calls and probes) does the
+//! call fail, with [`GenerateError::NoServerAnswers`] naming each server and its last error.
+//! Other errors (a client error such as HTTP 400, an answer that is not the completions
+//! schema) fail the call at once, as with one [`HttpGenerator`].
 //!
-//! Before its first call, and again after it was down, a server is asked for its models
-//! (`GET /v1/models`); a server listing other models than the first one that answered is
-//! [`GenerateError::ModelMismatch`]. (A server without that route is not checked.)
+//! The workers outlive the calls: a call returns as soon as every sample is answered, even
+//! while a hung server still holds copies of some of its requests (their answers, when they
+//! come, are dropped). They stop when the pool is dropped, each after its current request.
 //!
-//! [`HttpPool::progress`] and [`HttpPool::server_stats`] give samples/s and tokens/s per
+//! [`HttpPool::server_stats`] and [`Generator::progress`] give samples/s and tokens/s per
 //! server; an `info` line with them is logged every 30 s while calls complete.
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use o1p_model::Tokenizer;
@@ -37,8 +40,8 @@ use crate::generate::SamplingParams;
 use crate::generator::{Generated, Generator, Prompt, Request};
 use crate::http::{Attempt, HttpConfig, HttpGenerator, SeedMode, calls_of};
 
-/// Longest a worker sleeps before it looks at the queue again (it is woken sooner whenever
-/// a call completes, fails or goes back to the queue).
+/// Longest a waiting thread sleeps before it looks again (it is woken sooner whenever a
+/// call completes, fails or goes back to the queue).
 const IDLE_WAIT: Duration = Duration::from_millis(200);
 /// Interval of the throughput log line.
 const LOG_EVERY: Duration = Duration::from_secs(30);
@@ -57,43 +60,102 @@ const LOG_EVERY: Duration = Duration::from_secs(30);
 /// ```
 #[derive(Debug)]
 pub struct HttpPool {
-    members: Vec<HttpGenerator>,
-    state: Mutex<PoolState>,
+    shared: Arc<Shared>,
+    /// One generate call at a time: the queue holds one call's requests.
+    calling: Mutex<()>,
 }
 
-/// What the pool knows of its servers across calls.
+/// What the pool's workers and callers share.
+#[derive(Debug)]
+struct Shared {
+    members: Vec<HttpGenerator>,
+    state: Mutex<PoolState>,
+    wake: Condvar,
+}
+
 #[derive(Debug)]
 struct PoolState {
     health: Vec<Health>,
     /// The first server that listed its models, and its sorted model ids.
     models: Option<(String, Vec<String>)>,
-    /// When the first call started (the time base of the rates).
+    /// When the first call started (the time base of the rates); the workers are started
+    /// then.
     started: Option<Instant>,
     last_log: Option<Instant>,
+    /// The requests of the current generate call.
+    batch: Option<Batch>,
+    /// Numbers the generate calls, so that a late answer to an earlier call is dropped.
+    batch_id: u64,
+    /// An error found outside a call (a probe's model mismatch), for the next call.
+    fatal: Option<GenerateError>,
+    /// Set when the pool is dropped.
+    shutdown: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     /// Takes calls.
     Up,
-    /// Failed; takes no call before `until`.
+    /// Not yet probed, or failed: takes no call; probed again from `until` on.
     Down { until: Instant },
-    /// Its backoff has passed and one call is testing it.
+    /// One of its workers is probing it.
     Probing,
+    /// Serves another model than the others: never used.
+    Refused,
 }
 
 #[derive(Debug)]
 struct Health {
     state: State,
-    /// Failed attempts in a row (a failure seen while already down is not counted again:
-    /// the in-flight calls of a dying server all fail together).
+    /// Failed attempts and probes in a row (a failure seen while already down is not
+    /// counted again: the in-flight calls of a dying server all fail together).
     failures: u32,
     last_error: String,
-    /// Whether its model list was checked since it last came up.
-    models_checked: bool,
     samples: u64,
     tokens: u64,
     failed_attempts: u64,
+}
+
+impl Health {
+    /// Books an answer: the server is up (unless refused for its model) and its failures
+    /// in a row end.
+    fn answered(&mut self) {
+        if self.state != State::Refused {
+            self.state = State::Up;
+        }
+        self.failures = 0;
+    }
+}
+
+/// The requests of one generate call.
+#[derive(Debug)]
+struct Batch {
+    id: u64,
+    /// The JSON body of each call.
+    bodies: Vec<Value>,
+    /// Completions each call asks for.
+    n: Vec<usize>,
+    /// Calls waiting for a worker.
+    pending: VecDeque<usize>,
+    /// Whether each call is in `pending`.
+    queued: Vec<bool>,
+    /// The servers each call is in flight on.
+    on: Vec<Vec<usize>>,
+    results: Vec<Option<Vec<Generated>>>,
+    /// Calls not yet answered.
+    remaining: usize,
+    /// Why the whole call fails, once it does.
+    failure: Option<GenerateError>,
+}
+
+impl Batch {
+    /// Puts call `i` back in the queue unless it is answered or already there.
+    fn requeue(&mut self, i: usize) {
+        if self.results[i].is_none() && !self.queued[i] {
+            self.queued[i] = true;
+            self.pending.push_front(i);
+        }
+    }
 }
 
 /// Throughput and health of one server of an [`HttpPool`].
@@ -105,9 +167,9 @@ pub struct ServerStats {
     pub samples: u64,
     /// Tokens it generated.
     pub tokens: u64,
-    /// Its failed attempts (each one's call went back to the queue).
+    /// Its failed requests: calls (each went back to the queue) and probes.
     pub failed_attempts: u64,
-    /// Whether it answered its last attempt (or has not been tried yet).
+    /// Whether it answered its last probe or call (false before it was first probed).
     pub answering: bool,
     /// Its last error, if any.
     pub last_error: Option<String>,
@@ -151,22 +213,12 @@ impl fmt::Display for ServerStats {
     }
 }
 
-/// The state of one [`Generator::generate`] call, shared by its workers.
-struct Work {
-    /// Calls not yet taken (a failed call goes back to the front).
-    pending: VecDeque<usize>,
-    /// Calls not yet answered.
-    remaining: usize,
-    /// Why the whole call fails, once it does.
-    failure: Option<GenerateError>,
-}
-
 impl HttpPool {
     /// A pool over `urls`: each server gets a copy of `config` with its own URL (so
     /// `config.concurrency` is the limit per server, and `config.timeout`,
     /// `config.max_retries` and the backoff apply to each). The tokenizer, if given, encodes
     /// text prompts as in [`HttpGenerator::new`]. No URL, an unusable one or one given
-    /// twice is an error.
+    /// twice is an error. Nothing is sent before the first call.
     pub fn new(
         urls: &[String],
         config: HttpConfig,
@@ -194,47 +246,107 @@ impl HttpPool {
             }
             members.push(member);
         }
+        let now = Instant::now();
         let health = members
             .iter()
             .map(|_| Health {
-                state: State::Up,
+                state: State::Down { until: now },
                 failures: 0,
                 last_error: String::new(),
-                models_checked: false,
                 samples: 0,
                 tokens: 0,
                 failed_attempts: 0,
             })
             .collect();
         Ok(HttpPool {
-            members,
-            state: Mutex::new(PoolState {
-                health,
-                models: None,
-                started: None,
-                last_log: None,
+            shared: Arc::new(Shared {
+                members,
+                state: Mutex::new(PoolState {
+                    health,
+                    models: None,
+                    started: None,
+                    last_log: None,
+                    batch: None,
+                    batch_id: 0,
+                    fatal: None,
+                    shutdown: false,
+                }),
+                wake: Condvar::new(),
             }),
+            calling: Mutex::new(()),
         })
     }
 
     /// Number of servers.
     pub fn len(&self) -> usize {
-        self.members.len()
+        self.shared.members.len()
     }
 
     /// Whether the pool has no server (never: [`HttpPool::new`] refuses that).
     pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
+        self.shared.members.is_empty()
     }
 
     /// The endpoints, in the order given.
     pub fn endpoints(&self) -> Vec<&str> {
-        self.members.iter().map(HttpGenerator::endpoint).collect()
+        self.shared
+            .members
+            .iter()
+            .map(HttpGenerator::endpoint)
+            .collect()
     }
 
     /// Throughput and health of each server, in the order given.
     pub fn server_stats(&self) -> Vec<ServerStats> {
-        let state = self.lock_state();
+        self.shared.server_stats()
+    }
+
+    fn config(&self) -> &HttpConfig {
+        self.shared.members[0].config()
+    }
+
+    /// Starts `concurrency` workers per server (once).
+    fn start_workers(&self, state: &mut PoolState) {
+        if state.started.is_some() {
+            return;
+        }
+        state.started = Some(Instant::now());
+        for (m, member) in self.shared.members.iter().enumerate() {
+            for _ in 0..member.config().concurrency.max(1) {
+                let shared = Arc::clone(&self.shared);
+                std::thread::spawn(move || shared.work(m));
+            }
+        }
+    }
+}
+
+impl Drop for HttpPool {
+    fn drop(&mut self) {
+        self.shared.lock().shutdown = true;
+        self.shared.wake.notify_all();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        // Every update leaves the state consistent, so a panicked thread's poison carries
+        // no broken invariant.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait<'a>(
+        &self,
+        guard: MutexGuard<'a, PoolState>,
+        timeout: Duration,
+    ) -> MutexGuard<'a, PoolState> {
+        self.wake
+            .wait_timeout(guard, timeout)
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+    }
+
+    fn server_stats(&self) -> Vec<ServerStats> {
+        let state = self.lock();
         let elapsed = state.started.map(|s| s.elapsed()).unwrap_or_default();
         self.members
             .iter()
@@ -251,205 +363,243 @@ impl HttpPool {
             .collect()
     }
 
-    fn lock_state(&self) -> MutexGuard<'_, PoolState> {
-        // The state stays consistent under every update, so a panicked worker's poison
-        // carries no broken invariant.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn config(&self) -> &HttpConfig {
-        self.members[0].config()
-    }
-
-    /// One worker of server `m`: takes calls from the queue until none is left or the
-    /// whole call has failed.
-    fn work(
-        &self,
-        m: usize,
-        calls: &[(usize, &[u64])],
-        bodies: &[Value],
-        work: &Mutex<Work>,
-        wake: &Condvar,
-        results: &[Mutex<Option<Vec<Generated>>>],
-    ) {
-        let member = &self.members[m];
-        loop {
-            let Some(i) = self.take(m, work, wake) else {
-                return;
-            };
-            let check = self.check_models(m);
-            let outcome = match check {
-                Err(failure) => Err(failure),
-                Ok(()) => match member.attempt(&bodies[i]) {
-                    Attempt::Answer(value) => member
-                        .parse(&value, calls[i].1.len())
-                        .map_err(Failure::Fatal),
-                    Attempt::Transient(error) => Err(Failure::Transient(error)),
-                    Attempt::Broken(error) => {
-                        Err(Failure::Fatal(GenerateError::RetriesExhausted {
-                            url: member.endpoint().to_string(),
-                            attempts: 1,
-                            last: error,
-                        }))
-                    }
-                    Attempt::Failed(error) => Err(Failure::Fatal(error)),
-                },
-            };
-            let mut w = work.lock().unwrap_or_else(|e| e.into_inner());
-            let mut state = self.lock_state();
-            match outcome {
-                Ok(generated) => {
-                    let health = &mut state.health[m];
-                    health.state = State::Up;
-                    health.failures = 0;
-                    health.samples += generated.len() as u64;
-                    health.tokens += generated.iter().map(|g| g.num_tokens as u64).sum::<u64>();
-                    if let Ok(mut slot) = results[i].lock() {
-                        *slot = Some(generated);
-                    }
-                    w.remaining -= 1;
-                    let now = Instant::now();
-                    if state.last_log.is_none_or(|t| now - t >= LOG_EVERY) {
-                        state.last_log = Some(now);
-                        drop(state);
-                        tracing::info!(servers = %self.status(), "server throughput");
-                    }
-                }
-                Err(Failure::Transient(error)) => {
-                    w.pending.push_front(i);
-                    let config = self.config();
-                    let health = &mut state.health[m];
-                    health.failed_attempts += 1;
-                    if !matches!(health.state, State::Down { .. }) {
-                        health.failures += 1;
-                        let wait = config
-                            .backoff
-                            .saturating_mul(1 << (health.failures - 1).min(16))
-                            .min(config.max_backoff);
-                        health.state = State::Down {
-                            until: Instant::now() + wait,
-                        };
-                        health.models_checked = false;
-                        tracing::warn!(
-                            url = %member.endpoint(),
-                            failures = health.failures,
-                            %error,
-                            ?wait,
-                            "server not answering; its calls go to the other servers"
-                        );
-                    }
-                    health.last_error = error;
-                    if state.health.iter().all(|h| h.failures > config.max_retries) {
-                        w.failure.get_or_insert(GenerateError::NoServerAnswers {
-                            servers: self
-                                .members
-                                .iter()
-                                .zip(&state.health)
-                                .map(|(member, h)| ServerFailure {
-                                    url: member.endpoint().to_string(),
-                                    attempts: h.failures,
-                                    last: h.last_error.clone(),
-                                })
-                                .collect(),
-                        });
-                    }
-                }
-                Err(Failure::Fatal(error)) => {
-                    // The server answered: it is up, but the call cannot succeed anywhere.
-                    let health = &mut state.health[m];
-                    health.state = State::Up;
-                    w.failure.get_or_insert(error);
-                }
-            }
-            wake.notify_all();
-        }
-    }
-
-    /// The next call for a worker of server `m`, waiting while the queue is empty (calls in
-    /// flight elsewhere may come back) or the server is down; `None` when the work is over.
-    fn take(&self, m: usize, work: &Mutex<Work>, wake: &Condvar) -> Option<usize> {
-        let mut w = work.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if w.failure.is_some() || w.remaining == 0 {
-                return None;
-            }
-            let mut wait = IDLE_WAIT;
-            if !w.pending.is_empty() {
-                let mut state = self.lock_state();
-                let health = &mut state.health[m];
-                let now = Instant::now();
-                let ready = match health.state {
-                    State::Up => true,
-                    State::Probing => false,
-                    State::Down { until } if until > now => {
-                        wait = wait.min(until - now);
-                        false
-                    }
-                    State::Down { .. } => {
-                        // This worker probes; the server's other workers wait for the answer.
-                        health.state = State::Probing;
-                        true
-                    }
-                };
-                if ready {
-                    return w.pending.pop_front();
-                }
-            }
-            w = wake
-                .wait_timeout(w, wait)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-    }
-
-    /// Checks server `m`'s model list against the first server's, once after it comes up.
-    fn check_models(&self, m: usize) -> Result<(), Failure> {
-        if self.lock_state().health[m].models_checked {
-            return Ok(());
-        }
-        let member = &self.members[m];
-        let listed = member
-            .served_models(member.config().timeout)
-            .map_err(Failure::Transient)?;
-        let mut state = self.lock_state();
-        if let Some(models) = listed {
-            match &state.models {
-                None => state.models = Some((member.endpoint().to_string(), models)),
-                Some((other_url, other_models)) if *other_models != models => {
-                    return Err(Failure::Fatal(GenerateError::ModelMismatch {
-                        url: member.endpoint().to_string(),
-                        models,
-                        other_url: other_url.clone(),
-                        other_models: other_models.clone(),
-                    }));
-                }
-                Some(_) => {}
-            }
-        }
-        state.health[m].models_checked = true;
-        Ok(())
-    }
-
     /// One line: samples/s and tokens/s per server.
     fn status(&self) -> String {
-        self.server_stats()
-            .iter()
-            .map(|s| {
-                let host = s.url.trim_start_matches("http://");
-                let host = host.split('/').next().unwrap_or(host);
-                let mut line = format!(
-                    "{host} {:.1}/s {:.0} tok/s",
-                    s.samples_per_s(),
-                    s.tokens_per_s()
-                );
-                if !s.answering {
-                    line.push_str(" (down)");
+        self.status_of(&self.lock())
+    }
+
+    /// A worker of server `m`: probes the server when it is down and its backoff has
+    /// passed, takes calls while it is up, until the pool is dropped.
+    fn work(&self, m: usize) {
+        let mut state = self.lock();
+        loop {
+            if state.shutdown {
+                return;
+            }
+            let now = Instant::now();
+            let mut wait = IDLE_WAIT;
+            match state.health[m].state {
+                State::Down { until } if until <= now => {
+                    state.health[m].state = State::Probing;
+                    drop(state);
+                    let probe = self.members[m].served_models(self.members[m].config().timeout);
+                    state = self.lock();
+                    self.probed(&mut state, m, probe);
+                    self.wake.notify_all();
+                    continue;
                 }
-                line
+                State::Down { until } => wait = wait.min(until - now),
+                State::Up => {
+                    if let Some((id, i, body, n)) = take(&mut state, m) {
+                        drop(state);
+                        let result = self.attempt(m, &body, n);
+                        state = self.lock();
+                        self.answered(&mut state, m, id, i, result);
+                        self.wake.notify_all();
+                        continue;
+                    }
+                }
+                State::Probing | State::Refused => {}
+            }
+            state = self.wait(state, wait);
+        }
+    }
+
+    /// One attempt on server `m` of a call with JSON body `body` asking for `n` completions.
+    fn attempt(&self, m: usize, body: &Value, n: usize) -> Result<Vec<Generated>, Failure> {
+        let member = &self.members[m];
+        match member.attempt(body) {
+            Attempt::Answer(value) => member.parse(&value, n).map_err(Failure::Fatal),
+            Attempt::Transient(error) => Err(Failure::Transient(error)),
+            Attempt::Broken(error) => Err(Failure::Fatal(GenerateError::RetriesExhausted {
+                url: member.endpoint().to_string(),
+                attempts: 1,
+                last: error,
+            })),
+            Attempt::Failed(error) => Err(Failure::Fatal(error)),
+        }
+    }
+
+    /// Books the answer (or failure) of call `i` of batch `id` on server `m`.
+    fn answered(
+        &self,
+        state: &mut PoolState,
+        m: usize,
+        id: u64,
+        i: usize,
+        result: Result<Vec<Generated>, Failure>,
+    ) {
+        let current = state.batch.as_ref().is_some_and(|b| b.id == id);
+        if current
+            && let Some(batch) = state.batch.as_mut()
+            && let Some(at) = batch.on[i].iter().position(|&s| s == m)
+        {
+            batch.on[i].swap_remove(at);
+        }
+        match result {
+            Ok(generated) => {
+                state.health[m].answered();
+                let Some(batch) = state.batch.as_mut().filter(|_| current) else {
+                    return;
+                };
+                if batch.results[i].is_some() {
+                    return;
+                }
+                let health = &mut state.health[m];
+                health.samples += generated.len() as u64;
+                health.tokens += generated.iter().map(|g| g.num_tokens as u64).sum::<u64>();
+                batch.results[i] = Some(generated);
+                batch.remaining -= 1;
+                let now = Instant::now();
+                if state.last_log.is_none_or(|t| now - t >= LOG_EVERY) {
+                    state.last_log = Some(now);
+                    tracing::info!(servers = %self.status_of(state), "server throughput");
+                }
+            }
+            Err(Failure::Transient(error)) => {
+                if current && let Some(batch) = state.batch.as_mut() {
+                    batch.requeue(i);
+                }
+                self.failed(state, m, error);
+            }
+            Err(Failure::Fatal(error)) => {
+                // The server answered: it is up, but the call cannot succeed anywhere.
+                state.health[m].answered();
+                if let Some(batch) = state.batch.as_mut().filter(|_| current) {
+                    batch.failure.get_or_insert(error);
+                }
+            }
+        }
+    }
+
+    /// Books a probe of server `m`.
+    fn probed(&self, state: &mut PoolState, m: usize, probe: Result<Option<Vec<String>>, String>) {
+        let url = self.members[m].endpoint().to_string();
+        match probe {
+            Err(error) => self.failed(state, m, error),
+            Ok(listed) => {
+                if let Some(models) = listed {
+                    match &state.models {
+                        None => state.models = Some((url.clone(), models)),
+                        Some((other_url, other_models)) if *other_models != models => {
+                            let error = GenerateError::ModelMismatch {
+                                url,
+                                models,
+                                other_url: other_url.clone(),
+                                other_models: other_models.clone(),
+                            };
+                            tracing::error!(%error, "server refused");
+                            state.health[m].state = State::Refused;
+                            match state.batch.as_mut() {
+                                Some(batch) => {
+                                    batch.failure.get_or_insert(error);
+                                }
+                                None => {
+                                    state.fatal.get_or_insert(error);
+                                }
+                            }
+                            return;
+                        }
+                        Some(_) => {}
+                    }
+                }
+                state.health[m].state = State::Up;
+            }
+        }
+    }
+
+    /// Marks server `m` down after a failure (counted once per outage), sends its calls in
+    /// flight back to the queue, and fails the batch when no server answers any more.
+    fn failed(&self, state: &mut PoolState, m: usize, error: String) {
+        let config = self.members[m].config();
+        let health = &mut state.health[m];
+        health.failed_attempts += 1;
+        if !matches!(health.state, State::Down { .. } | State::Refused) {
+            health.failures += 1;
+            let wait = config
+                .backoff
+                .saturating_mul(1 << (health.failures - 1).min(16))
+                .min(config.max_backoff);
+            health.state = State::Down {
+                until: Instant::now() + wait,
+            };
+            tracing::warn!(
+                url = %self.members[m].endpoint(),
+                failures = health.failures,
+                %error,
+                ?wait,
+                "server not answering; its calls go to the other servers"
+            );
+        }
+        health.last_error = error;
+        let Some(batch) = state.batch.as_mut() else {
+            return;
+        };
+        for i in 0..batch.on.len() {
+            if batch.on[i].contains(&m) {
+                batch.requeue(i);
+            }
+        }
+        let exhausted = state
+            .health
+            .iter()
+            .all(|h| h.state == State::Refused || h.failures > config.max_retries);
+        if exhausted {
+            batch.failure.get_or_insert(GenerateError::NoServerAnswers {
+                servers: self
+                    .members
+                    .iter()
+                    .zip(&state.health)
+                    .map(|(member, h)| ServerFailure {
+                        url: member.endpoint().to_string(),
+                        attempts: h.failures,
+                        last: h.last_error.clone(),
+                    })
+                    .collect(),
+            });
+        }
+    }
+
+    /// [`Shared::status`] under a held lock.
+    fn status_of(&self, state: &PoolState) -> String {
+        let elapsed = state
+            .started
+            .map(|s| s.elapsed().as_secs_f64())
+            .unwrap_or_default()
+            .max(1e-9);
+        self.members
+            .iter()
+            .zip(&state.health)
+            .map(|(member, h)| {
+                let host = member.endpoint().trim_start_matches("http://");
+                let host = host.split('/').next().unwrap_or(host);
+                let down = if h.state == State::Up { "" } else { " (down)" };
+                format!(
+                    "{host} {:.1}/s {:.0} tok/s{down}",
+                    h.samples as f64 / elapsed,
+                    h.tokens as f64 / elapsed
+                )
             })
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// The next call of the current batch for server `m` (its batch id, index, body and number
+/// of completions), unless the batch is over or has failed.
+fn take(state: &mut PoolState, m: usize) -> Option<(u64, usize, Value, usize)> {
+    let batch = state.batch.as_mut()?;
+    if batch.failure.is_some() {
+        return None;
+    }
+    while let Some(i) = batch.pending.pop_front() {
+        batch.queued[i] = false;
+        if batch.results[i].is_none() {
+            batch.on[i].push(m);
+            return Some((batch.id, i, batch.bodies[i].clone(), batch.n[i]));
+        }
+    }
+    None
 }
 
 /// Why an attempt failed, for the pool's bookkeeping.
@@ -466,54 +616,57 @@ impl Generator for HttpPool {
         requests: &[Request],
         params: &SamplingParams,
     ) -> Result<Vec<Vec<Generated>>, GenerateError> {
-        let seed_mode = self.config().seed_mode;
-        let calls = calls_of(requests, seed_mode);
+        let _calling = self.calling.lock().unwrap_or_else(|e| e.into_inner());
+        let calls = calls_of(requests, self.config().seed_mode);
         // Every server gets the same body (same `model` field), built once.
         let bodies = calls
             .iter()
-            .map(|c| self.members[0].body(c, params))
+            .map(|c| self.shared.members[0].body(c, params))
             .collect::<Result<Vec<_>, _>>()?;
-        let call_keys: Vec<(usize, &[u64])> = calls.iter().map(|c| (c.request, c.seeds)).collect();
-        self.lock_state().started.get_or_insert_with(Instant::now);
-        let work = Mutex::new(Work {
+        let mut state = self.shared.lock();
+        if let Some(error) = state.fatal.take() {
+            return Err(error);
+        }
+        self.start_workers(&mut state);
+        state.batch_id += 1;
+        state.batch = Some(Batch {
+            id: state.batch_id,
+            bodies,
+            n: calls.iter().map(|c| c.seeds.len()).collect(),
             pending: (0..calls.len()).collect(),
+            queued: vec![true; calls.len()],
+            on: vec![Vec::new(); calls.len()],
+            results: vec![None; calls.len()],
             remaining: calls.len(),
             failure: None,
         });
-        let wake = Condvar::new();
-        let results: Vec<Mutex<Option<Vec<Generated>>>> =
-            calls.iter().map(|_| Mutex::new(None)).collect();
-        if !calls.is_empty() {
-            std::thread::scope(|scope| {
-                for (m, member) in self.members.iter().enumerate() {
-                    for _ in 0..member.config().concurrency.clamp(1, calls.len()) {
-                        let (calls, bodies, work, wake, results) =
-                            (&call_keys, &bodies, &work, &wake, &results);
-                        scope.spawn(move || self.work(m, calls, bodies, work, wake, results));
-                    }
-                }
-            });
+        self.shared.wake.notify_all();
+        loop {
+            let batch = state.batch.as_ref().expect("the batch of this call");
+            if batch.remaining == 0 || batch.failure.is_some() {
+                break;
+            }
+            state = self.shared.wait(state, IDLE_WAIT);
         }
-        let work = work.into_inner().unwrap_or_else(|e| e.into_inner());
-        if let Some(error) = work.failure {
+        let batch = state.batch.take().expect("the batch of this call");
+        drop(state);
+        if let Some(error) = batch.failure {
             return Err(error);
         }
         let mut out: Vec<Vec<Generated>> = requests
             .iter()
             .map(|r| Vec::with_capacity(r.seeds.len()))
             .collect();
-        for (&(request, _), slot) in call_keys.iter().zip(results) {
-            let generated =
-                slot.into_inner().ok().flatten().ok_or_else(|| {
-                    GenerateError::InvalidParams("a call was not answered".into())
-                })?;
-            out[request].extend(generated);
+        for (call, result) in calls.iter().zip(batch.results) {
+            let generated = result
+                .ok_or_else(|| GenerateError::InvalidParams("a call was not answered".into()))?;
+            out[call.request].extend(generated);
         }
         Ok(out)
     }
 
     fn check_prompt(&self, prompt: &Prompt) -> Result<(), String> {
-        self.members[0].check_prompt(prompt)
+        self.shared.members[0].check_prompt(prompt)
     }
 
     fn check_request(
@@ -522,7 +675,7 @@ impl Generator for HttpPool {
         params: &SamplingParams,
         rows: usize,
     ) -> Result<(), String> {
-        self.members[0].check_request(prompt, params, rows)
+        self.shared.members[0].check_request(prompt, params, rows)
     }
 
     fn batch_independent(&self) -> bool {
@@ -532,14 +685,14 @@ impl Generator for HttpPool {
     fn describe(&self) -> String {
         format!(
             "{} servers ({}, {} requests in flight each)",
-            self.members.len(),
+            self.len(),
             self.endpoints().join(", "),
             self.config().concurrency.max(1)
         )
     }
 
     fn progress(&self) -> Option<String> {
-        Some(self.status())
+        Some(self.shared.status())
     }
 }
 
@@ -562,8 +715,12 @@ mod tests {
         Good { models: &'static str },
         /// Answers `n` completions, then closes every connection and stops listening.
         DiesAfter(usize),
-        /// Reads requests and never answers.
+        /// Answers its model list, but never a completion.
         Hangs,
+        /// Answers nothing (a stopped process whose socket still accepts).
+        Silent,
+        /// Never answers its first completion request, and 503 to every later one.
+        HangsOnceThenBusy,
     }
 
     /// A loopback port nobody listens on.
@@ -620,6 +777,10 @@ mod tests {
             if reader.read_exact(&mut body).is_err() || dead.load(Ordering::SeqCst) {
                 return;
             }
+            if matches!(fake, Fake::Silent) {
+                std::thread::sleep(Duration::from_secs(60));
+                return;
+            }
             let answer = if head.starts_with("GET /v1/models") {
                 let models = match fake {
                     Fake::Good { models } => models,
@@ -631,6 +792,22 @@ mod tests {
                     Fake::Hangs => {
                         std::thread::sleep(Duration::from_secs(60));
                         return;
+                    }
+                    Fake::HangsOnceThenBusy => {
+                        if answered.fetch_add(1, Ordering::SeqCst) == 0 {
+                            std::thread::sleep(Duration::from_secs(60));
+                            return;
+                        }
+                        let busy = "{}";
+                        let sent = write!(
+                            out,
+                            "HTTP/1.1 503 Service Unavailable\r\ncontent-length: {}\r\n\r\n{busy}",
+                            busy.len()
+                        );
+                        if sent.is_err() {
+                            return;
+                        }
+                        continue;
                     }
                     Fake::DiesAfter(n) if answered.fetch_add(1, Ordering::SeqCst) >= n => {
                         // Killed: the request in flight and every later one get no answer.
@@ -706,12 +883,54 @@ mod tests {
         let total: u64 = stats.iter().map(|s| s.samples).sum();
         assert_eq!(total, 2 * 24, "{stats:?}");
         assert_eq!(stats[1].samples, 3, "{stats:?}");
-        for dead in &stats[1..4] {
+        for dead in &stats[1..3] {
             assert!(!dead.answering && dead.failed_attempts > 0, "{dead}");
         }
+        // The hung server answers its probes, so it is tried again (and times out) each call.
+        assert!(stats[3].failed_attempts >= 2, "{}", stats[3]);
         assert!(stats[0].samples > 0 && stats[4].samples > 0, "{stats:?}");
         let line = pool.progress().unwrap();
         assert!(line.contains("(down)") && line.contains("tok/s"), "{line}");
+    }
+
+    #[test]
+    fn a_server_that_answers_nothing_gets_no_call_and_is_not_waited_for() {
+        let urls = [start(Fake::Silent), start(Fake::Good { models: "m" })];
+        let mut config = config();
+        config.timeout = Duration::from_secs(30);
+        let pool = HttpPool::new(&urls, config, None).unwrap();
+        let started = Instant::now();
+        for _ in 0..2 {
+            let out = pool
+                .generate(&requests(), &SamplingParams::default())
+                .unwrap();
+            assert_eq!(out.iter().flatten().count(), 24);
+        }
+        // Its probe hangs (up to the 30 s timeout) in the background; no call waits for it.
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let stats = pool.server_stats();
+        assert_eq!((stats[0].samples, stats[1].samples), (0, 48), "{stats:?}");
+        assert!(!stats[0].answering);
+    }
+
+    #[test]
+    fn a_server_marked_down_has_its_calls_in_flight_answered_by_the_others() {
+        let urls = [
+            start(Fake::HangsOnceThenBusy),
+            start(Fake::Good { models: "m" }),
+        ];
+        let mut config = config();
+        config.timeout = Duration::from_secs(30);
+        let pool = HttpPool::new(&urls, config, None).unwrap();
+        let started = Instant::now();
+        let out = pool
+            .generate(&requests(), &SamplingParams::default())
+            .unwrap();
+        assert_eq!(out.iter().flatten().count(), 24);
+        // Its second call's 503 marks it down, and the call hanging there is answered by the
+        // other server instead of after the 30 s timeout.
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(pool.server_stats()[0].failed_attempts > 0);
     }
 
     #[test]

@@ -70,7 +70,10 @@ pub struct HttpPool {
 struct Shared {
     members: Vec<HttpGenerator>,
     state: Mutex<PoolState>,
+    /// Wakes the workers: calls were queued, or a server came up.
     wake: Condvar,
+    /// Wakes the caller: a call was answered, or the batch failed.
+    done: Condvar,
 }
 
 #[derive(Debug)]
@@ -272,6 +275,7 @@ impl HttpPool {
                     shutdown: false,
                 }),
                 wake: Condvar::new(),
+                done: Condvar::new(),
             }),
             calling: Mutex::new(()),
         })
@@ -335,11 +339,11 @@ impl Shared {
     }
 
     fn wait<'a>(
-        &self,
+        condvar: &Condvar,
         guard: MutexGuard<'a, PoolState>,
         timeout: Duration,
     ) -> MutexGuard<'a, PoolState> {
-        self.wake
+        condvar
             .wait_timeout(guard, timeout)
             .unwrap_or_else(|e| e.into_inner())
             .0
@@ -379,29 +383,36 @@ impl Shared {
             let now = Instant::now();
             let mut wait = IDLE_WAIT;
             match state.health[m].state {
-                State::Down { until } if until <= now => {
+                // Probed only while there is work: a pool between calls sends nothing.
+                State::Down { until } if until <= now && state.batch.is_some() => {
                     state.health[m].state = State::Probing;
                     drop(state);
                     let probe = self.members[m].served_models(self.members[m].config().timeout);
                     state = self.lock();
                     self.probed(&mut state, m, probe);
+                    // Its workers may now take calls; a failure may end the batch.
                     self.wake.notify_all();
+                    self.done.notify_all();
                     continue;
                 }
-                State::Down { until } => wait = wait.min(until - now),
+                State::Down { until } if until > now => wait = wait.min(until - now),
                 State::Up => {
                     if let Some((id, i, body, n)) = take(&mut state, m) {
                         drop(state);
                         let result = self.attempt(m, &body, n);
+                        let requeued = result.is_err();
                         state = self.lock();
                         self.answered(&mut state, m, id, i, result);
-                        self.wake.notify_all();
+                        if requeued {
+                            self.wake.notify_all();
+                        }
+                        self.done.notify_all();
                         continue;
                     }
                 }
-                State::Probing | State::Refused => {}
+                State::Down { .. } | State::Probing | State::Refused => {}
             }
-            state = self.wait(state, wait);
+            state = Self::wait(&self.wake, state, wait);
         }
     }
 
@@ -646,7 +657,7 @@ impl Generator for HttpPool {
             if batch.remaining == 0 || batch.failure.is_some() {
                 break;
             }
-            state = self.shared.wait(state, IDLE_WAIT);
+            state = Shared::wait(&self.shared.done, state, IDLE_WAIT);
         }
         let batch = state.batch.take().expect("the batch of this call");
         drop(state);

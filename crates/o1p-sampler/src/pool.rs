@@ -724,6 +724,9 @@ mod tests {
     enum Fake {
         /// Answers every completion (text `s<seed>`) and lists `models`.
         Good { models: &'static str },
+        /// As `Good`, but takes 5 ms per completion, so that the other servers of a test
+        /// are up (they answer their probes at once) before its calls are all done.
+        Slow,
         /// Answers `n` completions, then closes every connection and stops listening.
         DiesAfter(usize),
         /// Answers its model list, but never a completion.
@@ -795,6 +798,7 @@ mod tests {
             let answer = if head.starts_with("GET /v1/models") {
                 let models = match fake {
                     Fake::Good { models } => models,
+                    Fake::Slow => "m",
                     _ => "m",
                 };
                 json!({"object": "list", "data": [{"id": models}]})
@@ -820,6 +824,7 @@ mod tests {
                         }
                         continue;
                     }
+                    Fake::Slow => std::thread::sleep(Duration::from_millis(5)),
                     Fake::DiesAfter(n) if answered.fetch_add(1, Ordering::SeqCst) >= n => {
                         // Killed: the request in flight and every later one get no answer.
                         dead.store(true, Ordering::SeqCst);
@@ -868,11 +873,11 @@ mod tests {
     #[test]
     fn calls_of_dead_and_hung_servers_are_answered_by_the_others() {
         let urls = [
-            start(Fake::Good { models: "m" }),
+            start(Fake::Slow),
             start(Fake::DiesAfter(3)),
             closed_port(),
             start(Fake::Hangs),
-            start(Fake::Good { models: "m" }),
+            start(Fake::Slow),
         ];
         let pool = HttpPool::new(&urls, config(), None).unwrap();
         let requests = requests();
@@ -893,7 +898,8 @@ mod tests {
         let stats = pool.server_stats();
         let total: u64 = stats.iter().map(|s| s.samples).sum();
         assert_eq!(total, 2 * 24, "{stats:?}");
-        assert_eq!(stats[1].samples, 3, "{stats:?}");
+        // Its third answer may come after its fourth call killed it.
+        assert!(stats[1].samples <= 3, "{stats:?}");
         for dead in &stats[1..3] {
             assert!(!dead.answering && dead.failed_attempts > 0, "{dead}");
         }
@@ -926,10 +932,7 @@ mod tests {
 
     #[test]
     fn a_server_marked_down_has_its_calls_in_flight_answered_by_the_others() {
-        let urls = [
-            start(Fake::HangsOnceThenBusy),
-            start(Fake::Good { models: "m" }),
-        ];
+        let urls = [start(Fake::HangsOnceThenBusy), start(Fake::Slow)];
         let mut config = config();
         config.timeout = Duration::from_secs(30);
         let pool = HttpPool::new(&urls, config, None).unwrap();

@@ -4,7 +4,7 @@
 //! cargo run --release --example presample -- --model DIR|FILE.gguf --data FILE [--format gsm8k|math|jsonl]
 //!     --out DIR [--k 16] [--temperature 0.5] [--top-p 0.8] [--top-k 0] [--max-new-tokens 8192]
 //!     [--batch-size 16] [--seed 0] [--backend flex|wgpu|tch] [--dtype f32|bf16|f16]
-//!     [--server URL [--server-model NAME] [--concurrency 8] [--grouped] [--server-token-ids]
+//!     [--server URL... [--server-model NAME] [--concurrency 8] [--grouped] [--server-token-ids]
 //!      [--api-key KEY] [--timeout 600]]
 //!     [--prompt-style auto|raw|chat] [--system TEXT | --no-system] [--user TEXT]
 //!     [--fast-solving] [--stop STRING]... [--keep-token-ids | --no-token-ids] [--no-progress] [--fresh]
@@ -21,6 +21,20 @@
 //! SGLang, llama.cpp, or this project's `serve` example); `--model` is then optional and used
 //! only for its tokenizer and chat template. `--prompt-style auto` uses the model's chat
 //! template when tokenizer_config.json (or the `.gguf` metadata) has one, raw text otherwise.
+//!
+//! # Several servers
+//! `--server` may be given several times: the requests of each batch are spread over the
+//! servers, at most `--concurrency` (alias `--server-concurrency`) in flight on each, a faster
+//! server taking more (see `o1p_sampler::HttpPool`). Keep `--batch-size` at least servers x
+//! concurrency, or some servers wait. A server that stops answering (connection refused or
+//! reset, no answer within `--timeout`, HTTP 429 / 5xx) has its requests retried on the
+//! others and is itself probed again (`GET /v1/models`) after a backoff (0.5 s, doubling up to
+//! 10 s); the run fails only when every server has failed 5 times in a row, naming each
+//! server and its last error. Each sample's seed goes with its request, so the files are the same as with
+//! one server; the servers must serve the same model (their `/v1/models` lists must agree;
+//! with vLLM, `--server-model` names it). Which servers are used is not part of the run's
+//! fingerprint: a run resumes with another fleet. The end of the run reports samples/s and
+//! tokens/s per server, as does the progress bar.
 //!
 //! The output directory holds (see `o1p_sampler::presample`):
 //! - `samples.jsonl`: one sample record per line, problems in input order, samples 0..K;
@@ -62,7 +76,8 @@ use o1_pruner::model::{self, Backend, Precision, Tokenizer};
 use o1_pruner::sampler::presample::{PresampleConfig, presample, remove_outputs};
 use o1_pruner::sampler::shard::{Shard, merge_shards};
 use o1_pruner::sampler::{
-    Generator, HttpConfig, HttpGenerator, NativeGenerator, SamplingParams, SeedMode, parse,
+    Generator, HttpConfig, HttpGenerator, HttpPool, NativeGenerator, SamplingParams, SeedMode,
+    parse,
 };
 
 #[derive(Parser, Debug)]
@@ -112,14 +127,16 @@ struct Args {
     /// (R1-Distill-Qwen-7B: 15 GB instead of 30); logits are read back in f32 either way.
     #[arg(long, default_value = "f32")]
     dtype: Precision,
-    /// OpenAI-compatible server (http://host:port[/v1]) to sample from instead.
-    #[arg(long)]
-    server: Option<String>,
+    /// OpenAI-compatible server (http://host:port[/v1]) to sample from instead. Repeatable:
+    /// requests are spread over all the servers given, and a server that stops answering has
+    /// its requests retried on the others.
+    #[arg(long, value_name = "URL")]
+    server: Vec<String>,
     /// The `model` field sent to the server.
     #[arg(long, default_value = "default")]
     server_model: String,
-    /// Requests in flight at once with --server.
-    #[arg(long, default_value_t = 8)]
+    /// Requests in flight at once with --server, on each server.
+    #[arg(long, visible_alias = "server-concurrency", default_value_t = 8)]
     concurrency: usize,
     /// With --server: one request with n samples per prompt instead of one per sample
     /// (fewer requests; samples then depend on their group, so a resume may differ).
@@ -251,48 +268,61 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         shard: args.shard,
         ..Default::default()
     };
-    let generator: Box<dyn Generator> = match &args.server {
-        Some(url) => {
-            let mut http = HttpConfig::new(url.clone());
-            http.model = args.server_model.clone();
-            http.concurrency = args.concurrency;
-            http.return_token_ids = args.server_token_ids;
-            http.api_key = args.api_key.clone().or_else(|| {
-                std::env::var("OPENAI_API_KEY")
-                    .ok()
-                    .filter(|k| !k.is_empty())
-            });
-            http.timeout = std::time::Duration::from_secs(args.timeout);
-            if args.grouped {
-                http.seed_mode = SeedMode::Grouped;
+    let pool = match args.server.as_slice() {
+        urls @ [_, _, ..] => {
+            let in_flight = urls.len() * args.concurrency.max(1);
+            if args.batch_size < in_flight {
+                eprintln!(
+                    "note: --batch-size {} keeps at most {} requests in flight; {} servers x --concurrency {} could take {in_flight}",
+                    args.batch_size,
+                    args.batch_size,
+                    urls.len(),
+                    args.concurrency
+                );
             }
-            Box::new(HttpGenerator::new(http, tokenizer)?)
+            Some(HttpPool::new(
+                urls,
+                http_config(&args, &urls[0]),
+                tokenizer.clone(),
+            )?)
         }
-        None => {
+        _ => None,
+    };
+    let single: Option<Box<dyn Generator>> = match (&pool, args.server.first()) {
+        (Some(_), _) => None,
+        (None, Some(url)) => Some(Box::new(HttpGenerator::new(
+            http_config(&args, url),
+            tokenizer,
+        )?)),
+        (None, None) => {
             let dir = args
                 .model
                 .as_ref()
                 .context("--model is required without --server")?;
-            Box::new(
+            Some(Box::new(
                 NativeGenerator::from_dir(dir, args.backend, args.dtype, args.batch_size)
                     .with_context(|| format!("loading {}", dir.display()))?,
-            )
+            ))
         }
+    };
+    let generator: &dyn Generator = match (&pool, &single) {
+        (Some(pool), _) => pool,
+        (None, Some(single)) => single.as_ref(),
+        (None, None) => bail!("no generator"),
     };
     if args.fresh {
         for path in remove_outputs(&args.out)? {
             eprintln!("--fresh: removed {}", path.display());
         }
     }
-    let summary = presample(
-        &loaded.problems,
-        &renderer,
-        generator.as_ref(),
-        &config,
-        &args.out,
-    )?;
+    let summary = presample(&loaded.problems, &renderer, generator, &config, &args.out)?;
     for s in &summary.skipped {
         eprintln!("skipped problem {}: {}", s.problem_id, s.reason);
+    }
+    if let Some(pool) = &pool {
+        for server in pool.server_stats() {
+            eprintln!("server {server}");
+        }
     }
     let secs = summary.elapsed.as_secs_f64().max(1e-9);
     if let Some(shard) = args.shard {
@@ -314,6 +344,24 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             ExitCode::from(2)
         },
     )
+}
+
+/// The client settings of one server (the same for every server of a pool).
+fn http_config(args: &Args, url: &str) -> HttpConfig {
+    let mut http = HttpConfig::new(url);
+    http.model = args.server_model.clone();
+    http.concurrency = args.concurrency;
+    http.return_token_ids = args.server_token_ids;
+    http.api_key = args.api_key.clone().or_else(|| {
+        std::env::var("OPENAI_API_KEY")
+            .ok()
+            .filter(|k| !k.is_empty())
+    });
+    http.timeout = std::time::Duration::from_secs(args.timeout);
+    if args.grouped {
+        http.seed_mode = SeedMode::Grouped;
+    }
+    http
 }
 
 /// `--merge`: the shard directories into one pool.
@@ -362,7 +410,8 @@ fn inputs(args: &Args) -> anyhow::Result<RunFingerprint> {
             model_hash(model).with_context(|| format!("fingerprint of {}", model.display()))?;
         fp.set_from("model", hash, model);
     }
-    if args.server.is_some() {
+    // The served model's name, not the servers: a run resumes on another fleet.
+    if !args.server.is_empty() {
         fp.set("server_model", args.server_model.clone());
     }
     Ok(fp)

@@ -1,8 +1,9 @@
 //! The `serve` example on a free loopback port, driven by the HttpGenerator: the same seeds
 //! give the same completions as the in-process sampler, per-sample and grouped; client errors
 //! come back as typed errors; pre-sampling through the server writes the same files as
-//! pre-sampling in process. The server is killed when the test ends, and exits by itself
-//! after 60 idle seconds should the test die first.
+//! pre-sampling in process; pre-sampling over three servers, one killed mid-run, writes what
+//! one server writes. The server is killed when the test ends, and exits by itself after 60
+//! idle seconds should the test die first.
 
 mod support;
 use support::example;
@@ -19,8 +20,8 @@ use o1_pruner::data::{PromptRenderer, demo};
 use o1_pruner::model::{Backend, Precision};
 use o1_pruner::sampler::presample::{PresampleConfig, presample, sample_seed};
 use o1_pruner::sampler::{
-    GenerateError, Generated, Generator, HttpConfig, HttpGenerator, NativeGenerator, Prompt,
-    Request, SamplingParams, SeedMode, testing,
+    GenerateError, Generated, Generator, HttpConfig, HttpGenerator, HttpPool, NativeGenerator,
+    PresampleError, Prompt, Request, SamplingParams, SeedMode, testing,
 };
 
 /// The server child; killed on drop.
@@ -317,4 +318,177 @@ fn serve_refuses_bad_requests_and_bounds_idle_connections() {
         request(&addr, "GET", "/health", "").0 == 200
     });
     assert!(healthy, "slots were not freed");
+}
+
+/// Client settings for the pool tests: short backoffs, so that a dead fleet is seen in
+/// well under a second.
+fn pool_config() -> HttpConfig {
+    let mut config = HttpConfig::new("");
+    config.concurrency = 2;
+    config.return_token_ids = true;
+    config.timeout = Duration::from_secs(20);
+    config.backoff = Duration::from_millis(10);
+    config.max_backoff = Duration::from_millis(100);
+    config.max_retries = 3;
+    config
+}
+
+/// Three `serve` instances, one killed mid-run, write the pool one server writes, byte for
+/// byte; once every server is gone the run stops with a typed error naming each server.
+#[test]
+fn presample_over_three_servers_with_one_killed_equals_one_server() {
+    let root = tempfile::tempdir().unwrap();
+    let model = root.path().join("model");
+    testing::write_tiny_model(&model, demo::ALPHABET, 2, 32, 8).unwrap();
+    let (a, b, c) = (start(&model), start(&model), start(&model));
+    let problems = demo::generate_problems(8, 11, &demo::DemoConfig::default());
+    let cfg = PresampleConfig {
+        k: 3,
+        params: params(),
+        batch_size: 6,
+        template: demo::prompt_template(),
+        progress: false,
+        ..Default::default()
+    };
+
+    let one_dir = root.path().join("one");
+    let mut one = pool_config();
+    one.url = a.url.clone();
+    let one = HttpGenerator::new(one, None).unwrap();
+    presample(&problems, &PromptRenderer::Raw, &one, &cfg, &one_dir).unwrap();
+    drop(one);
+
+    let urls = [a.url.clone(), b.url.clone(), c.url.clone()];
+    let pool = HttpPool::new(&urls, pool_config(), None).unwrap();
+    let many_dir = root.path().join("many");
+    // The third server is killed (its child process) once it has answered two samples,
+    // while its next requests are in flight.
+    let victim = std::sync::Mutex::new(Some(c));
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !finished.load(std::sync::atomic::Ordering::SeqCst) {
+                if pool.server_stats()[2].samples >= 2 {
+                    // Dropping the server kills the child and waits for it.
+                    drop(victim.lock().unwrap().take());
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        let result = presample(&problems, &PromptRenderer::Raw, &pool, &cfg, &many_dir);
+        finished.store(true, std::sync::atomic::Ordering::SeqCst);
+        result
+    });
+    result.unwrap();
+    assert!(
+        victim.lock().unwrap().is_none(),
+        "the third server was never killed"
+    );
+    let stats = pool.server_stats();
+    let total: u64 = stats.iter().map(|s| s.samples).sum();
+    assert_eq!(total, 8 * 3, "{stats:?}");
+    assert!(stats.iter().all(|s| s.samples > 0), "{stats:?}");
+    // The killed server's calls failed and were answered by the others.
+    assert!(
+        stats[2].failed_attempts > 0 && !stats[2].answering,
+        "{stats:?}"
+    );
+    for f in [
+        "samples.jsonl",
+        "reference_stats.json",
+        "presample.json",
+        "fingerprint.json",
+    ] {
+        assert_eq!(
+            std::fs::read(one_dir.join(f)).unwrap(),
+            std::fs::read(many_dir.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+
+    // No server left: a typed error naming each one, after the retries, not a hang.
+    drop((a, b));
+    let started = Instant::now();
+    let dead = HttpPool::new(&urls, pool_config(), None).unwrap();
+    match presample(
+        &problems,
+        &PromptRenderer::Raw,
+        &dead,
+        &cfg,
+        &root.path().join("dead"),
+    ) {
+        Err(PresampleError::Generate(GenerateError::NoServerAnswers { servers })) => {
+            assert_eq!(servers.len(), 3);
+            assert!(servers.iter().all(|s| s.attempts > 3), "{servers:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// The `presample` example with `--server` three times writes the files `--server` once
+/// writes, and a run resumes with another fleet: the servers are not in the fingerprint.
+#[test]
+fn presample_example_takes_several_servers() {
+    let root = tempfile::tempdir().unwrap();
+    let model = root.path().join("model");
+    testing::write_tiny_model(&model, demo::ALPHABET, 2, 32, 8).unwrap();
+    let servers = [start(&model), start(&model), start(&model)];
+    let data = root.path().join("problems.jsonl");
+    let lines: Vec<String> = demo::generate_problems(6, 3, &demo::DemoConfig::default())
+        .iter()
+        .map(|p| json!({"id": p.id, "question": p.question, "answer": p.gold}).to_string())
+        .collect();
+    std::fs::write(&data, lines.join("\n") + "\n").unwrap();
+    let run = |out: &Path, urls: &[&Server], extra: &[&str]| {
+        let mut cmd = Command::new(example("presample"));
+        cmd.arg("--data").arg(&data).arg("--out").arg(out);
+        for server in urls {
+            cmd.args(["--server", &server.url]);
+        }
+        cmd.args(["--k", "3", "--batch-size", "6", "--max-new-tokens", "16"])
+            .args([
+                "--temperature",
+                "0.9",
+                "--no-system",
+                "--user",
+                "Q: {question}\n",
+            ])
+            .args(["--no-progress", "--server-token-ids"])
+            .args(extra)
+            .env("RUST_LOG", "warn");
+        support::run_ok(&mut cmd)
+    };
+    let (one, many) = (root.path().join("one"), root.path().join("many"));
+    run(&one, &[&servers[0]], &[]);
+    let out = run(
+        &many,
+        &servers.iter().collect::<Vec<_>>(),
+        &["--server-concurrency", "2"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for server in &servers {
+        assert!(
+            stderr.contains(&format!("server {}/v1/completions: ", server.url)),
+            "{stderr}"
+        );
+    }
+    assert!(stderr.contains("tokens/s"), "{stderr}");
+    for f in [
+        "samples.jsonl",
+        "reference_stats.json",
+        "presample.json",
+        "fingerprint.json",
+    ] {
+        assert_eq!(
+            std::fs::read(one.join(f)).unwrap(),
+            std::fs::read(many.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    // The one-server run's directory, rerun on two other servers: nothing left to sample.
+    let out = run(&one, &[&servers[1], &servers[2]], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("0 records written, 18 reused"), "{stderr}");
 }

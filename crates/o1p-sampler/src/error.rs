@@ -48,6 +48,28 @@ pub enum GenerateError {
         /// What was missing or malformed.
         problem: String,
     },
+    /// No server of an [`crate::HttpPool`] answers: every one failed its last attempts in a
+    /// row (refused or reset connections, no answer within the timeout, HTTP 408 / 429 / 5xx).
+    #[error("no server answers: {}", failures(.servers))]
+    NoServerAnswers {
+        /// Each server, its failed attempts in a row and its last error.
+        servers: Vec<ServerFailure>,
+    },
+    /// Two servers of an [`crate::HttpPool`] list different models at `/v1/models`: samples
+    /// of one run must all come from one model.
+    #[error(
+        "{url} serves {models:?} but {other_url} serves {other_models:?}: all the servers of a run must serve the same model"
+    )]
+    ModelMismatch {
+        /// The server whose list differs.
+        url: String,
+        /// Its model ids.
+        models: Vec<String>,
+        /// The server it was compared with (the first one that listed its models).
+        other_url: String,
+        /// That server's model ids.
+        other_models: Vec<String>,
+    },
     /// The server URL is unusable.
     #[error("invalid server URL {url:?}: {problem}")]
     BadUrl {
@@ -56,6 +78,30 @@ pub enum GenerateError {
         /// Why it cannot be used.
         problem: String,
     },
+}
+
+/// A server of an [`crate::HttpPool`] that stopped answering.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerFailure {
+    /// The endpoint.
+    pub url: String,
+    /// Attempts that failed in a row.
+    pub attempts: u32,
+    /// The last error seen.
+    pub last: String,
+}
+
+fn failures(servers: &[ServerFailure]) -> String {
+    servers
+        .iter()
+        .map(|s| {
+            format!(
+                "{} failed {} attempts in a row (last: {})",
+                s.url, s.attempts, s.last
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Why pre-sampling stopped.

@@ -97,6 +97,13 @@ pub trait Generator {
 
     /// A short description for logs (model directory, server URL).
     fn describe(&self) -> String;
+
+    /// A one-line throughput report beyond the caller's totals, for progress displays (a
+    /// pool of servers: samples/s and tokens/s per server); `None` (the default) when there
+    /// is nothing more to say.
+    fn progress(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The in-process generator: [`generate`] on a Burn model, `batch_size` sequences at a time.

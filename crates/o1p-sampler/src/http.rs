@@ -102,10 +102,46 @@ pub struct HttpGenerator {
 type Slot = Mutex<Option<Result<Vec<Generated>, GenerateError>>>;
 
 /// One HTTP call: which request it serves and which of its seeds.
-struct Call<'a> {
-    request: usize,
-    prompt: &'a Prompt,
-    seeds: &'a [u64],
+pub(crate) struct Call<'a> {
+    /// Position of the request in the generator call.
+    pub(crate) request: usize,
+    /// Its prompt.
+    pub(crate) prompt: &'a Prompt,
+    /// The seeds of the samples this call asks for.
+    pub(crate) seeds: &'a [u64],
+}
+
+/// The outcome of one attempt of a call.
+pub(crate) enum Attempt {
+    /// The server answered 200 with JSON.
+    Answer(Value),
+    /// A failure that may pass: no connection, no answer within the timeout, a torn body,
+    /// HTTP 408 / 429 / 5xx.
+    Transient(String),
+    /// A transport failure that retrying does not fix (a malformed request, say).
+    Broken(String),
+    /// An answer that retrying does not change (a client error, a body that is not JSON).
+    Failed(GenerateError),
+}
+
+/// The calls that serve `requests`: one per sample ([`SeedMode::PerSample`]) or one per
+/// request ([`SeedMode::Grouped`]), in request order.
+pub(crate) fn calls_of(requests: &[Request], seed_mode: SeedMode) -> Vec<Call<'_>> {
+    requests
+        .iter()
+        .enumerate()
+        .flat_map(|(request, r)| {
+            let per_call = match seed_mode {
+                SeedMode::PerSample => 1,
+                SeedMode::Grouped => r.seeds.len().max(1),
+            };
+            r.seeds.chunks(per_call).map(move |seeds| Call {
+                request,
+                prompt: &r.prompt,
+                seeds,
+            })
+        })
+        .collect()
 }
 
 impl HttpGenerator {
@@ -140,7 +176,11 @@ impl HttpGenerator {
         &self.config
     }
 
-    fn body(&self, call: &Call<'_>, params: &SamplingParams) -> Result<Value, GenerateError> {
+    pub(crate) fn body(
+        &self,
+        call: &Call<'_>,
+        params: &SamplingParams,
+    ) -> Result<Value, GenerateError> {
         let prompt = match (call.prompt, &self.tokenizer) {
             (Prompt::Text(t), Some(tok)) => {
                 json!(tok.encode_prompt(t).map_err(|e| GenerateError::BadPrompt {
@@ -193,47 +233,18 @@ impl HttpGenerator {
                 tracing::warn!(url = %self.endpoint, attempt, error = %last, ?wait, "retrying");
                 std::thread::sleep(wait);
             }
-            let mut req = self.agent.post(&self.endpoint);
-            if let Some(key) = &self.config.api_key {
-                req = req.header("Authorization", format!("Bearer {key}"));
-            }
-            let mut response = match req.send_json(&body) {
-                Ok(r) => r,
-                Err(e) if is_transient(&e) => {
-                    last = e.to_string();
-                    continue;
-                }
-                Err(e) => {
+            match self.attempt(&body) {
+                Attempt::Answer(value) => return Ok(value),
+                Attempt::Transient(error) => last = error,
+                Attempt::Broken(error) => {
                     return Err(GenerateError::RetriesExhausted {
                         url: self.endpoint.clone(),
                         attempts: attempt + 1,
-                        last: e.to_string(),
+                        last: error,
                     });
                 }
-            };
-            let status = response.status().as_u16();
-            let text = match response.body_mut().read_to_string() {
-                Ok(t) => t,
-                Err(e) => {
-                    last = format!("reading the body: {e}");
-                    continue;
-                }
-            };
-            if status == 200 {
-                return serde_json::from_str(&text).map_err(|e| GenerateError::Schema {
-                    url: self.endpoint.clone(),
-                    problem: format!("not JSON ({e}): {}", clip(&text)),
-                });
+                Attempt::Failed(error) => return Err(error),
             }
-            if matches!(status, 408 | 429 | 500 | 502 | 503 | 504) {
-                last = format!("HTTP {status}: {}", clip(&text));
-                continue;
-            }
-            return Err(GenerateError::Status {
-                url: self.endpoint.clone(),
-                status,
-                body: clip(&text),
-            });
         }
         Err(GenerateError::RetriesExhausted {
             url: self.endpoint.clone(),
@@ -242,7 +253,81 @@ impl HttpGenerator {
         })
     }
 
-    fn parse(&self, value: &Value, n: usize) -> Result<Vec<Generated>, GenerateError> {
+    /// One attempt of a call whose JSON body is `body`, without retrying.
+    pub(crate) fn attempt(&self, body: &Value) -> Attempt {
+        let mut req = self.agent.post(&self.endpoint);
+        if let Some(key) = &self.config.api_key {
+            req = req.header("Authorization", format!("Bearer {key}"));
+        }
+        let mut response = match req.send_json(body) {
+            Ok(r) => r,
+            Err(e) if is_transient(&e) => return Attempt::Transient(e.to_string()),
+            Err(e) => return Attempt::Broken(e.to_string()),
+        };
+        let status = response.status().as_u16();
+        let text = match response.body_mut().read_to_string() {
+            Ok(t) => t,
+            Err(e) => return Attempt::Transient(format!("reading the body: {e}")),
+        };
+        if status == 200 {
+            return match serde_json::from_str(&text) {
+                Ok(value) => Attempt::Answer(value),
+                Err(e) => Attempt::Failed(GenerateError::Schema {
+                    url: self.endpoint.clone(),
+                    problem: format!("not JSON ({e}): {}", clip(&text)),
+                }),
+            };
+        }
+        if matches!(status, 408 | 429 | 500 | 502 | 503 | 504) {
+            return Attempt::Transient(format!("HTTP {status}: {}", clip(&text)));
+        }
+        Attempt::Failed(GenerateError::Status {
+            url: self.endpoint.clone(),
+            status,
+            body: clip(&text),
+        })
+    }
+
+    /// The ids of the models the server lists at `GET /v1/models`, asked with a time limit
+    /// of `timeout`: `Ok(None)` when the server has no such route or answers something else
+    /// than a model list (nothing to compare), `Err` on a transient failure (as in
+    /// [`Attempt::Transient`]).
+    pub(crate) fn served_models(&self, timeout: Duration) -> Result<Option<Vec<String>>, String> {
+        let url = format!("{}/models", self.endpoint.trim_end_matches("/completions"));
+        let mut req = self.agent.get(&url);
+        if let Some(key) = &self.config.api_key {
+            req = req.header("Authorization", format!("Bearer {key}"));
+        }
+        let mut response = match req.config().timeout_global(Some(timeout)).build().call() {
+            Ok(r) => r,
+            Err(e) if is_transient(&e) => return Err(e.to_string()),
+            Err(_) => return Ok(None),
+        };
+        let status = response.status().as_u16();
+        let text = match response.body_mut().read_to_string() {
+            Ok(t) => t,
+            Err(e) => return Err(format!("reading the body: {e}")),
+        };
+        if matches!(status, 408 | 429 | 500 | 502 | 503 | 504) {
+            return Err(format!("HTTP {status}: {}", clip(&text)));
+        }
+        if status != 200 {
+            return Ok(None);
+        }
+        let ids = serde_json::from_str::<Value>(&text).ok().and_then(|v| {
+            v.get("data")?
+                .as_array()?
+                .iter()
+                .map(|m| m.get("id").and_then(Value::as_str).map(str::to_string))
+                .collect::<Option<Vec<String>>>()
+        });
+        Ok(ids.map(|mut ids| {
+            ids.sort();
+            ids
+        }))
+    }
+
+    pub(crate) fn parse(&self, value: &Value, n: usize) -> Result<Vec<Generated>, GenerateError> {
         let schema = |problem: String| GenerateError::Schema {
             url: self.endpoint.clone(),
             problem,
@@ -330,21 +415,7 @@ impl Generator for HttpGenerator {
         requests: &[Request],
         params: &SamplingParams,
     ) -> Result<Vec<Vec<Generated>>, GenerateError> {
-        let calls: Vec<Call<'_>> = requests
-            .iter()
-            .enumerate()
-            .flat_map(|(request, r)| {
-                let per_call = match self.config.seed_mode {
-                    SeedMode::PerSample => 1,
-                    SeedMode::Grouped => r.seeds.len().max(1),
-                };
-                r.seeds.chunks(per_call).map(move |seeds| Call {
-                    request,
-                    prompt: &r.prompt,
-                    seeds,
-                })
-            })
-            .collect();
+        let calls = calls_of(requests, self.config.seed_mode);
         let results: Vec<Slot> = calls.iter().map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
         let failed = AtomicBool::new(false);

@@ -8,7 +8,8 @@
 //!   results.
 //! - [`Generator`] is "prompts in, completions out": [`NativeGenerator`] runs [`generate`]
 //!   in this process, [`HttpGenerator`] calls an OpenAI-compatible `/v1/completions` server
-//!   (vLLM, SGLang, llama.cpp, or the `serve` example of this project).
+//!   (vLLM, SGLang, llama.cpp, or the `serve` example of this project); [`HttpPool`] spreads
+//!   the calls over several such servers and moves a dead server's calls to the others.
 //! - [`presample`](presample::presample) is step 1 of the method: K graded samples per
 //!   problem in a crash-safe store, then the per-problem reference statistics; a rerun after
 //!   a kill resumes and ends with byte-identical files.
@@ -35,12 +36,13 @@ mod generate;
 mod generator;
 mod http;
 mod limits;
+mod pool;
 pub mod presample;
 pub mod server;
 pub mod shard;
 pub mod testing;
 
-pub use error::{GenerateError, PresampleError};
+pub use error::{GenerateError, PresampleError, ServerFailure};
 pub use generate::{
     Completion, FinishReason, SamplingParams, Step, generate, generate_with, prompt_logprobs,
 };
@@ -49,3 +51,4 @@ pub use http::{HttpConfig, HttpGenerator, SeedMode};
 pub use limits::{
     DEFAULT_PREFILL_MEMORY_LIMIT, LengthError, LengthLimits, SamplingError, parse, prefill_bytes,
 };
+pub use pool::{HttpPool, ServerStats};

@@ -413,11 +413,16 @@ pub fn presample(
             bar.inc(1);
         }
         let secs = start.elapsed().as_secs_f64().max(1e-9);
-        bar.set_message(format!(
+        let mut message = format!(
             "{:.1} samples/s, {:.0} tokens/s",
             generated_samples as f64 / secs,
             generated_tokens as f64 / secs
-        ));
+        );
+        if let Some(servers) = generator.progress() {
+            message.push_str(" | ");
+            message.push_str(&servers);
+        }
+        bar.set_message(message);
         tracing::debug!(written, generated_tokens, "batch done");
     }
     bar.finish_and_clear();

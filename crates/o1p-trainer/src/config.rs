@@ -24,6 +24,14 @@
 //! with `min = lr * min_lr_ratio` and `steps = epochs * ceil(units / batch_size)` off-policy
 //! (units: sequences, or DPO pairs): as in the Trainer, a step never spans two epochs.
 //!
+//! # Reward (`[reward]`)
+//!
+//! `kind` names the reward (default `"length_harmonizing"`, with today's `lambda` and `clip`),
+//! followed by its parameters, `success_gated`, `normalization` and `samples_per_problem`;
+//! `kind = "weighted_sum"` lists `[[reward.components]]`. See [`crate::RewardConfig`] and
+//! [`o1p_reward::RewardSpec`]. [`crate::run_with_reward`] trains with a reward of your own
+//! instead.
+//!
 //! `[loss] dual_clip = c` (off by default) bounds the objective of a negative-advantage sample
 //! at `c * A` (dual-clip PPO), so a ratio far above `1 + eps` stops pushing it down.
 //!
@@ -519,6 +527,45 @@ impl TrainConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reward_kinds_round_trip_through_run_toml_and_bad_ones_name_the_key() {
+        let base = "model = 'm'\nsamples = 's'\nout = 'o'\n";
+        let tables = [
+            "[reward]\nlambda = 5.0\nclip = [-2.0, 4.0]\nnormalization = \"dataset_z_score\"\nsamples_per_problem = 2",
+            "[reward]\nkind = \"cosine\"\nmax_length = 512\nsuccess_gated = true",
+            "[reward]\nkind = \"weighted_sum\"\nnormalization = \"group_z_score\"\n[[reward.components]]\nkind = \"correctness\"\n[[reward.components]]\nkind = \"l1_max\"\ntarget = 300\nweight = 0.5\nnormalization = \"dataset_z_score\"",
+        ];
+        for table in tables {
+            let c = TrainConfig::from_toml(&format!("{base}{table}"), "run.toml").unwrap();
+            let back = TrainConfig::from_toml(&c.to_toml(), "run.toml").unwrap();
+            assert_eq!(c, back, "{}", c.to_toml());
+        }
+        // Today's keys keep their meaning: no kind is length-harmonizing with them.
+        let c = TrainConfig::from_toml(&format!("{base}{}", tables[0]), "run.toml").unwrap();
+        assert_eq!(c.reward.lambda(), Some(5.0));
+        assert_eq!(c.reward.normalization, Normalization::DatasetZScore);
+        assert_eq!(c.reward.samples_per_problem, 2);
+        for (table, needle) in [
+            (
+                "[reward]\nkind = \"cosine\"\nmax_length = 8\nlambda = 2.0",
+                "lambda",
+            ),
+            ("[reward]\nkind = \"cosin\"", "cosin"),
+            (
+                "[reward]\nkind = \"thinkprune\"\nlimit = 0",
+                "reward.limit = 0",
+            ),
+        ] {
+            let err = TrainConfig::from_toml(&format!("{base}{table}"), "run.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("run.toml: ") && err.contains(needle),
+                "{table}: {err}"
+            );
+        }
+    }
 
     #[test]
     fn unknown_keys_are_errors() {

@@ -169,6 +169,9 @@ fn run_scored(
         .any(|name| config.out.join(name).exists());
     fingerprint_with(config, custom.then_some(scorer))?
         .check_or_record(&config.out.join(FINGERPRINT_FILE), has_records)?;
+    if config.method == Method::O1Pruner {
+        tracing::info!(reward = %scorer.describe(), "rewarding samples");
+    }
     // Only once the directory is known to be this run's: what a killed run left half-written.
     crate::train::remove_stale_temporaries(&config.out)?;
     let backend: Backend = config.backend.parse()?;

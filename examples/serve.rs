@@ -1,4 +1,5 @@
-//! Serve the native sampler on an OpenAI-compatible `/v1/completions` endpoint.
+//! Serve the native sampler on OpenAI-compatible `/v1/completions` and `/v1/chat/completions`
+//! endpoints.
 //!
 //! ```text
 //! cargo run --release --example serve -- --model DIR|FILE.gguf [--port 8000] [--backend flex|wgpu|tch]
@@ -24,7 +25,20 @@
 //! the in-process sampler gives with seed s. The answer follows OpenAI's schema: `choices[]`
 //! with `index`, `text`, `logprobs`, `finish_reason` ("stop" or "length") and vLLM's
 //! `stop_reason` (the matched stop string, null at EOS), then `usage`. `GET /v1/models` and
-//! `GET /health` are there for clients that probe them. `--idle-timeout` makes the server
+//! `GET /health` are there for clients that probe them.
+//!
+//! `POST /v1/chat/completions` takes `messages` (`role` and string `content`), renders them
+//! with the model's chat template (from `tokenizer_config.json` or the GGUF metadata;
+//! without one it answers 400) and samples as above (`max_completion_tokens` is read as
+//! `max_tokens`; `logprobs: true` gives OpenAI's `logprobs.content[]`). Its answer is a
+//! `chat.completion` with `choices[].message`.
+//!
+//! `stream: true` on either endpoint answers with server-sent events as OpenAI and vLLM do:
+//! `data: {chunk}` events (`text_completion` chunks with `text`, or `chat.completion.chunk`
+//! with `delta`: first the role, then the content, then `finish_reason`), a usage chunk when
+//! `stream_options.include_usage` is true, and `data: [DONE]`. The events are written when
+//! the request's generation is done: the wire format is the streaming one, so streaming
+//! clients work unchanged, but the first token arrives with the last. `--idle-timeout` makes the server
 //! exit after that many seconds without a request (tests use it so that a server never
 //! outlives them).
 
@@ -34,6 +48,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::Parser;
+use o1_pruner::data::{ChatMessage, ChatTemplate};
 use o1_pruner::model::{self, Backend, Precision};
 use o1_pruner::sampler::presample::sample_seed;
 use o1_pruner::sampler::server::{HttpResponse, Server, ServerConfig};
@@ -131,6 +146,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     use std::io::Write;
     std::io::stdout().flush()?;
 
+    let chat = chat_template(&generator);
     let idle = (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout));
     let mut last_request = Instant::now();
     let mut counter = 0u64;
@@ -152,32 +168,57 @@ fn run(args: Args) -> anyhow::Result<()> {
         last_request = Instant::now();
         counter += 1;
         let (method, path) = (exchange.method().to_string(), exchange.path().to_string());
-        let (status, value) = route(&method, &path, exchange.body(), &generator, &name, counter);
-        tracing::debug!(%method, %path, status, "request");
-        exchange.respond(HttpResponse::json(status, value.to_string()));
+        let served = Served {
+            generator: &generator,
+            chat: chat.as_ref(),
+            name: &name,
+        };
+        let reply = route(&method, &path, exchange.body(), &served, counter);
+        tracing::debug!(%method, %path, status = reply.status, "request");
+        exchange.respond(reply);
     }
 }
 
-fn route(
-    method: &str,
-    path: &str,
-    body: &str,
-    generator: &NativeGenerator,
-    name: &str,
-    counter: u64,
-) -> (u16, Value) {
-    match (method, path) {
-        ("GET", "/health") => (200, json!({"status": "ok"})),
-        ("GET", "/v1/models") => (
-            200,
-            json!({"object": "list", "data": [{"id": name, "object": "model", "owned_by": "o1-pruner"}]}),
-        ),
-        ("POST", "/v1/completions") => match completions(body, generator, name, counter) {
-            Ok(v) => (200, v),
-            Err(Failure::Client(message)) => (400, error_json(&message)),
-            Err(Failure::Server(message)) => (500, error_json(&message)),
-        },
-        _ => (404, error_json(&format!("no route for {method} {path}"))),
+/// What answers a request: the sampler, the chat template (if the model has one), the name.
+struct Served<'a> {
+    generator: &'a NativeGenerator,
+    chat: Option<&'a ChatTemplate>,
+    name: &'a str,
+}
+
+/// The model's chat template, if its tokenizer carries one that compiles.
+fn chat_template(generator: &NativeGenerator) -> Option<ChatTemplate> {
+    let tokenizer = generator.tokenizer()?;
+    let source = tokenizer.chat_template()?;
+    let text = |t: &Option<(u32, String)>| t.as_ref().map(|(_, s)| s.clone()).unwrap_or_default();
+    let special = tokenizer.special();
+    match ChatTemplate::new(source, &text(&special.bos), &text(&special.eos)) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::warn!(error = %e, "the chat template does not compile; /v1/chat/completions answers 400");
+            None
+        }
+    }
+}
+
+fn route(method: &str, path: &str, body: &str, served: &Served<'_>, counter: u64) -> HttpResponse {
+    let json = |status: u16, v: Value| HttpResponse::json(status, v.to_string());
+    let chat = match (method, path) {
+        ("GET", "/health") => return json(200, json!({"status": "ok"})),
+        ("GET", "/v1/models") => {
+            return json(
+                200,
+                json!({"object": "list", "data": [{"id": served.name, "object": "model", "owned_by": "o1-pruner"}]}),
+            );
+        }
+        ("POST", "/v1/completions") => false,
+        ("POST", "/v1/chat/completions") => true,
+        _ => return json(404, error_json(&format!("no route for {method} {path}"))),
+    };
+    match answer(body, chat, served, counter) {
+        Ok(reply) => reply,
+        Err(Failure::Client(message)) => json(400, error_json(&message)),
+        Err(Failure::Server(message)) => json(500, error_json(&message)),
     }
 }
 
@@ -195,12 +236,46 @@ struct CompletionRequest {
     seed: u64,
     logprobs: bool,
     return_token_ids: bool,
+    /// Answer with server-sent events.
+    stream: bool,
+    /// Add a usage chunk to the stream (`stream_options.include_usage`).
+    stream_usage: bool,
 }
 
-fn parse_request(body: &str) -> Result<CompletionRequest, String> {
-    let v: Value = serde_json::from_str(body).map_err(|e| format!("body is not JSON: {e}"))?;
-    let obj = v.as_object().ok_or("body is not a JSON object")?;
-    let prompts = match obj.get("prompt") {
+/// A chat request's prompt: its `messages` rendered with the chat template.
+fn chat_prompt(
+    obj: &serde_json::Map<String, Value>,
+    template: Option<&ChatTemplate>,
+) -> Result<Vec<Prompt>, String> {
+    let template = template.ok_or(
+        "this model has no chat template (tokenizer_config.json `chat_template`): use /v1/completions",
+    )?;
+    let messages = obj
+        .get("messages")
+        .and_then(Value::as_array)
+        .filter(|m| !m.is_empty())
+        .ok_or("messages must be a non-empty list")?;
+    let messages = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let field = |key: &str| {
+                m.get(key)
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| format!("messages[{i}].{key} must be a string"))
+            };
+            Ok(ChatMessage::new(field("role")?, field("content")?))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let text = template
+        .render(&messages, true)
+        .map_err(|e| format!("the chat template failed on these messages: {e}"))?;
+    Ok(vec![Prompt::Text(text)])
+}
+
+/// A completion request's prompts: `prompt` as a string, token ids, or a list of either.
+fn completion_prompts(obj: &serde_json::Map<String, Value>) -> Result<Vec<Prompt>, String> {
+    Ok(match obj.get("prompt") {
         Some(Value::String(s)) => vec![Prompt::Text(s.clone())],
         Some(Value::Array(items)) if items.iter().all(Value::is_number) => {
             vec![Prompt::Ids(ids_of(items)?)]
@@ -214,7 +289,15 @@ fn parse_request(body: &str) -> Result<CompletionRequest, String> {
             })
             .collect::<Result<_, _>>()?,
         _ => return Err("prompt must be a string, a token id list or a list of them".into()),
-    };
+    })
+}
+
+/// The request's settings, for `prompts` (read by the endpoint). Chat reads
+/// `max_completion_tokens` as `max_tokens`.
+fn parse_request(
+    obj: &serde_json::Map<String, Value>,
+    prompts: Vec<Prompt>,
+) -> Result<CompletionRequest, String> {
     let uint = |key: &str, default: u64| -> Result<u64, String> {
         match obj.get(key) {
             None | Some(Value::Null) => Ok(default),
@@ -263,8 +346,12 @@ fn parse_request(body: &str) -> Result<CompletionRequest, String> {
             .unwrap_or(0),
         Some(v) => v.as_u64().ok_or("seed must be a non-negative integer")?,
     };
+    let max_tokens = match obj.get("max_completion_tokens") {
+        Some(v) if !v.is_null() => uint("max_completion_tokens", 16)?,
+        _ => uint("max_tokens", 16)?,
+    };
     let params = SamplingParams {
-        max_new_tokens: uint("max_tokens", 16)? as usize,
+        max_new_tokens: max_tokens as usize,
         temperature: temperature as f32,
         top_p: top_p as f32,
         top_k,
@@ -287,6 +374,11 @@ fn parse_request(body: &str) -> Result<CompletionRequest, String> {
         seed,
         logprobs: matches!(obj.get("logprobs"), Some(v) if !v.is_null() && v != &json!(false)),
         return_token_ids: obj.get("return_token_ids") == Some(&json!(true)),
+        stream: obj.get("stream") == Some(&json!(true)),
+        stream_usage: obj
+            .get("stream_options")
+            .and_then(|o| o.get("include_usage"))
+            == Some(&json!(true)),
     })
 }
 
@@ -301,13 +393,62 @@ fn ids_of(items: &[Value]) -> Result<Vec<u32>, String> {
         .collect()
 }
 
-fn completions(
+/// One generated sample, as both endpoints report it.
+struct Choice {
+    text: String,
+    ids: Vec<u32>,
+    /// `(token text, log-probability)` of each generated token, when asked for.
+    logprobs: Option<Vec<(String, f32)>>,
+    finish_reason: &'static str,
+    stop_reason: Value,
+}
+
+/// The samples of a request, prompt by prompt, and the token counts of `usage`.
+struct Generation {
+    choices: Vec<Choice>,
+    prompt_tokens: usize,
+    completion_tokens: usize,
+}
+
+/// Parses, generates and formats one request of either endpoint.
+fn answer(
     body: &str,
-    generator: &NativeGenerator,
-    name: &str,
+    chat: bool,
+    served: &Served<'_>,
     counter: u64,
-) -> Result<Value, Failure> {
-    let req = parse_request(body).map_err(Failure::Client)?;
+) -> Result<HttpResponse, Failure> {
+    let v: Value = serde_json::from_str(body)
+        .map_err(|e| Failure::Client(format!("body is not JSON: {e}")))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| Failure::Client("body is not a JSON object".into()))?;
+    let prompts = if chat {
+        chat_prompt(obj, served.chat)
+    } else {
+        completion_prompts(obj)
+    }
+    .map_err(Failure::Client)?;
+    let req = parse_request(obj, prompts).map_err(Failure::Client)?;
+    let generation = generate(&req, served.generator)?;
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let head = Head {
+        id: format!("{}-{counter}", if chat { "chatcmpl" } else { "cmpl" }),
+        created,
+        model: served.name.to_string(),
+    };
+    Ok(match (chat, req.stream) {
+        (false, false) => {
+            HttpResponse::json(200, completion_json(&head, &req, &generation).to_string())
+        }
+        (true, false) => HttpResponse::json(200, chat_json(&head, &generation).to_string()),
+        (chat, true) => HttpResponse::event_stream(events(&head, chat, &req, &generation)),
+    })
+}
+
+fn generate(req: &CompletionRequest, generator: &NativeGenerator) -> Result<Generation, Failure> {
     let mut prompt_tokens = 0;
     let rows = req.n * req.prompts.len();
     for (i, p) in req.prompts.iter().enumerate() {
@@ -344,7 +485,7 @@ fn completions(
     let tok = generator.tokenizer();
     let mut choices = Vec::new();
     let mut completion_tokens = 0;
-    for (index, g) in generated.into_iter().flatten().enumerate() {
+    for g in generated.into_iter().flatten() {
         completion_tokens += g.num_tokens;
         let ids = g.token_ids.clone().unwrap_or_default();
         let stop_reason = match g.finish_reason {
@@ -362,50 +503,172 @@ fn completions(
             }
             _ => Value::Null,
         };
-        let logprobs = if req.logprobs {
-            let tokens: Vec<String> = ids
-                .iter()
-                .map(|&t| {
-                    tok.and_then(|k| k.decode(&[t], false).ok())
-                        .unwrap_or_default()
-                })
-                .collect();
-            json!({"tokens": tokens, "token_logprobs": g.logprobs, "top_logprobs": null,
-                   "text_offset": null})
-        } else {
-            Value::Null
+        let logprobs = match (&g.logprobs, req.logprobs) {
+            (Some(lp), true) => Some(
+                ids.iter()
+                    .zip(lp)
+                    .map(|(&t, &l)| {
+                        let text = tok
+                            .and_then(|k| k.decode(&[t], false).ok())
+                            .unwrap_or_default();
+                        (text, l)
+                    })
+                    .collect(),
+            ),
+            _ => None,
         };
-        let mut choice = json!({
-            "index": index,
-            "text": g.text,
-            "logprobs": logprobs,
-            "finish_reason": match g.finish_reason {
+        choices.push(Choice {
+            text: g.text,
+            ids,
+            logprobs,
+            finish_reason: match g.finish_reason {
                 FinishReason::Length => "length",
                 FinishReason::Eos | FinishReason::Stop => "stop",
             },
-            "stop_reason": stop_reason,
+            stop_reason,
         });
-        if req.return_token_ids {
-            choice["token_ids"] = json!(ids);
-        }
-        choices.push(choice);
     }
-    let created = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    Ok(json!({
-        "id": format!("cmpl-{counter}"),
+    Ok(Generation {
+        choices,
+        prompt_tokens,
+        completion_tokens,
+    })
+}
+
+/// The fields every answer and chunk starts with.
+struct Head {
+    id: String,
+    created: u64,
+    model: String,
+}
+
+fn usage(g: &Generation) -> Value {
+    json!({
+        "prompt_tokens": g.prompt_tokens,
+        "completion_tokens": g.completion_tokens,
+        "total_tokens": g.prompt_tokens + g.completion_tokens,
+    })
+}
+
+/// OpenAI's legacy `logprobs` object of a completion choice.
+fn completion_logprobs(c: &Choice) -> Value {
+    match &c.logprobs {
+        Some(lp) => json!({
+            "tokens": lp.iter().map(|(t, _)| t).collect::<Vec<_>>(),
+            "token_logprobs": lp.iter().map(|(_, l)| l).collect::<Vec<_>>(),
+            "top_logprobs": null,
+            "text_offset": null,
+        }),
+        None => Value::Null,
+    }
+}
+
+/// The chat `logprobs` object: `content[]` of `{token, logprob, bytes, top_logprobs}`.
+fn chat_logprobs(c: &Choice) -> Value {
+    match &c.logprobs {
+        Some(lp) => json!({
+            "content": lp.iter().map(|(t, l)| json!({
+                "token": t, "logprob": l, "bytes": t.as_bytes(), "top_logprobs": [],
+            })).collect::<Vec<_>>(),
+        }),
+        None => Value::Null,
+    }
+}
+
+fn completion_json(head: &Head, req: &CompletionRequest, g: &Generation) -> Value {
+    let choices: Vec<Value> = g
+        .choices
+        .iter()
+        .enumerate()
+        .map(|(index, c)| {
+            let mut choice = json!({
+                "index": index,
+                "text": c.text,
+                "logprobs": completion_logprobs(c),
+                "finish_reason": c.finish_reason,
+                "stop_reason": c.stop_reason,
+            });
+            if req.return_token_ids {
+                choice["token_ids"] = json!(c.ids);
+            }
+            choice
+        })
+        .collect();
+    json!({
+        "id": head.id,
         "object": "text_completion",
-        "created": created,
-        "model": name,
+        "created": head.created,
+        "model": head.model,
         "choices": choices,
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
-    }))
+        "usage": usage(g),
+    })
+}
+
+fn chat_json(head: &Head, g: &Generation) -> Value {
+    let choices: Vec<Value> = g
+        .choices
+        .iter()
+        .enumerate()
+        .map(|(index, c)| {
+            json!({
+                "index": index,
+                "message": {"role": "assistant", "content": c.text},
+                "logprobs": chat_logprobs(c),
+                "finish_reason": c.finish_reason,
+                "stop_reason": c.stop_reason,
+            })
+        })
+        .collect();
+    json!({
+        "id": head.id,
+        "object": "chat.completion",
+        "created": head.created,
+        "model": head.model,
+        "choices": choices,
+        "usage": usage(g),
+    })
+}
+
+/// The server-sent events of a streamed answer: per choice, its content, then its
+/// `finish_reason`; a usage chunk if asked; `[DONE]`.
+fn events(head: &Head, chat: bool, req: &CompletionRequest, g: &Generation) -> String {
+    let object = if chat {
+        "chat.completion.chunk"
+    } else {
+        "text_completion"
+    };
+    let chunk = |choices: Value| {
+        json!({
+            "id": head.id, "object": object, "created": head.created, "model": head.model,
+            "choices": choices,
+        })
+    };
+    let mut chunks: Vec<Value> = Vec::new();
+    for (index, c) in g.choices.iter().enumerate() {
+        if chat {
+            chunks.push(chunk(json!([{"index": index, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}])));
+            chunks.push(chunk(json!([{"index": index, "delta": {"content": c.text}, "logprobs": chat_logprobs(c), "finish_reason": null}])));
+            chunks.push(chunk(json!([{"index": index, "delta": {}, "logprobs": null, "finish_reason": c.finish_reason, "stop_reason": c.stop_reason}])));
+        } else {
+            let mut text = json!({"index": index, "text": c.text, "logprobs": completion_logprobs(c), "finish_reason": null});
+            if req.return_token_ids {
+                text["token_ids"] = json!(c.ids);
+            }
+            chunks.push(chunk(json!([text])));
+            chunks.push(chunk(json!([{"index": index, "text": "", "logprobs": null, "finish_reason": c.finish_reason, "stop_reason": c.stop_reason}])));
+        }
+    }
+    if req.stream_usage {
+        let mut last = chunk(json!([]));
+        last["usage"] = usage(g);
+        chunks.push(last);
+    }
+    let mut body = String::new();
+    for c in chunks {
+        body.push_str(&format!("data: {c}\n\n"));
+    }
+    body.push_str("data: [DONE]\n\n");
+    body
 }
 
 fn error_json(message: &str) -> Value {

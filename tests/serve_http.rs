@@ -201,6 +201,12 @@ fn addr_of(url: &str) -> String {
 
 /// One request on its own connection (`Connection: close`): the status and the body.
 fn request(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let (status, _, body) = request_with_head(addr, method, path, body);
+    (status, body)
+}
+
+/// [`request`], with the response's head (status line and headers) too.
+fn request_with_head(addr: &str, method: &str, path: &str, body: &str) -> (u16, String, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     write!(
@@ -216,8 +222,142 @@ fn request(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or_else(|| panic!("no status in {answer:?}"));
-    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, body.to_string())
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    (status, head.to_string(), body.to_string())
+}
+
+/// The `data:` payloads of a server-sent-event stream, in order (`[DONE]` included).
+fn sse_payloads(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter(|event| !event.trim().is_empty())
+        .map(|event| {
+            event
+                .strip_prefix("data: ")
+                .unwrap_or_else(|| panic!("not a data event: {event:?}"))
+                .to_string()
+        })
+        .collect()
+}
+
+/// Chat completions render the messages with the model's chat template and sample exactly
+/// what a completion of the rendered prompt gives; `stream: true` on either endpoint answers
+/// with OpenAI's server-sent events (content in `delta`s / `text`s, a `finish_reason` chunk, a
+/// usage chunk when asked, `[DONE]`), whose pieces join into the non-streamed answer.
+#[test]
+fn chat_completions_and_streams_follow_openais_wire_format() {
+    let root = tempfile::tempdir().unwrap();
+    let model = root.path().join("model");
+    testing::write_tiny_model(&model, demo::ALPHABET, 1, 16, 8).unwrap();
+    // A template that renders "<content>=" for one user message.
+    std::fs::write(
+        model.join("tokenizer_config.json"),
+        json!({"eos_token": "<eos>", "pad_token": "<eos>", "add_bos_token": false,
+               "chat_template": "{% for m in messages %}{{ m.content }}{% endfor %}{% if add_generation_prompt %}={% endif %}"})
+        .to_string(),
+    )
+    .unwrap();
+    let server = start(&model);
+    let addr = addr_of(&server.url);
+    let settings = json!({"max_tokens": 12, "temperature": 0.9, "seed": 3, "n": 2});
+    let with = |mut body: serde_json::Value, extra: &serde_json::Value| {
+        for (k, v) in extra
+            .as_object()
+            .unwrap()
+            .iter()
+            .chain(settings.as_object().unwrap())
+        {
+            body[k] = v.clone();
+        }
+        body.to_string()
+    };
+    let chat = json!({"messages": [{"role": "user", "content": "12+3"}]});
+    let completion = json!({"prompt": "12+3="});
+
+    let (status, answer) = request(
+        &addr,
+        "POST",
+        "/v1/chat/completions",
+        &with(chat.clone(), &json!({})),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["object"], "chat.completion");
+    let chat_texts: Vec<String> = (0..2)
+        .map(|i| {
+            assert_eq!(answer["choices"][i]["message"]["role"], "assistant");
+            answer["choices"][i]["message"]["content"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let (_, plain) = request(
+        &addr,
+        "POST",
+        "/v1/completions",
+        &with(completion.clone(), &json!({})),
+    );
+    let plain: serde_json::Value = serde_json::from_str(&plain).unwrap();
+    for (i, text) in chat_texts.iter().enumerate() {
+        assert_eq!(
+            plain["choices"][i]["text"].as_str().unwrap(),
+            text,
+            "choice {i}"
+        );
+    }
+
+    // Streamed chat: role, content, finish_reason per choice, then usage, then [DONE].
+    let streamed = with(
+        chat,
+        &json!({"stream": true, "stream_options": {"include_usage": true}}),
+    );
+    let (status, head, body) = request_with_head(&addr, "POST", "/v1/chat/completions", &streamed);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/event-stream"),
+        "{head}"
+    );
+    let payloads = sse_payloads(&body);
+    assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"));
+    let chunks: Vec<serde_json::Value> = payloads[..payloads.len() - 1]
+        .iter()
+        .map(|p| serde_json::from_str(p).unwrap())
+        .collect();
+    let mut joined = vec![String::new(); 2];
+    let mut finished = 0;
+    for c in &chunks {
+        assert_eq!(c["object"], "chat.completion.chunk");
+        for choice in c["choices"].as_array().unwrap() {
+            let i = choice["index"].as_u64().unwrap() as usize;
+            joined[i].push_str(choice["delta"]["content"].as_str().unwrap_or(""));
+            finished += usize::from(!choice["finish_reason"].is_null());
+        }
+    }
+    assert_eq!(joined, chat_texts);
+    assert_eq!(finished, 2);
+    let usage = &chunks.last().unwrap()["usage"];
+    assert_eq!(usage, &answer["usage"], "usage chunk");
+
+    // Streamed completion: text pieces join into the same texts.
+    let (_, _, body) = request_with_head(
+        &addr,
+        "POST",
+        "/v1/completions",
+        &with(completion, &json!({"stream": true})),
+    );
+    let payloads = sse_payloads(&body);
+    assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"));
+    let mut joined = vec![String::new(); 2];
+    for p in &payloads[..payloads.len() - 1] {
+        let c: serde_json::Value = serde_json::from_str(p).unwrap();
+        assert_eq!(c["object"], "text_completion");
+        for choice in c["choices"].as_array().unwrap() {
+            joined[choice["index"].as_u64().unwrap() as usize]
+                .push_str(choice["text"].as_str().unwrap());
+        }
+    }
+    assert_eq!(joined, chat_texts);
 }
 
 /// A connection that asked `/health` with keep-alive and was answered 200 (so it holds a
@@ -280,6 +420,11 @@ fn serve_refuses_bad_requests_and_bounds_idle_connections() {
         assert_eq!(status, 400, "{body}: {answer}");
         assert!(answer.contains(needle), "{body}: {answer}");
     }
+    // A model without a chat template: chat completions are refused, naming it.
+    let chat = json!({"messages": [{"role": "user", "content": "1+1"}]});
+    let (status, answer) = request(&addr, "POST", "/v1/chat/completions", &chat.to_string());
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("chat template"), "{answer}");
     let ok = json!({"prompt": "1+1=", "max_tokens": 4, "seed": 1});
     assert_eq!(
         request(&addr, "POST", "/v1/completions", &ok.to_string()).0,

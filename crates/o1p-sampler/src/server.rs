@@ -62,14 +62,30 @@ impl Default for ServerConfig {
 pub struct HttpResponse {
     /// The status code.
     pub status: u16,
-    /// The body, sent as `application/json`.
+    /// The body.
     pub body: String,
+    /// Its `Content-Type`.
+    pub content_type: &'static str,
 }
 
 impl HttpResponse {
     /// A JSON response.
     pub fn json(status: u16, body: String) -> Self {
-        HttpResponse { status, body }
+        HttpResponse {
+            status,
+            body,
+            content_type: "application/json",
+        }
+    }
+
+    /// A whole server-sent-event stream (`text/event-stream`): `body` holds the events,
+    /// `data: ...` lines each followed by a blank line.
+    pub fn event_stream(body: String) -> Self {
+        HttpResponse {
+            status: 200,
+            body,
+            content_type: "text/event-stream",
+        }
     }
 
     /// An OpenAI-style error body: `{"error": {"message": ..., "type": ...}}`.
@@ -451,9 +467,10 @@ fn write_response(
     keep_alive: bool,
 ) -> std::io::Result<()> {
     let head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
         response.status,
         reason(response.status),
+        response.content_type,
         response.body.len(),
         if keep_alive { "keep-alive" } else { "close" }
     );

@@ -39,5 +39,7 @@ pub use config::{Method, OnPolicyConfig, OptimConfig, ReferenceMode, TrainConfig
 pub use data::{PoolSample, RewardConfig, TrainExample};
 pub use error::{Result, TrainError};
 pub use on_policy::{OnPolicySpec, RoundMetrics, RoundProblem, train_on_policy};
-pub use run::{RUN_OUTPUTS, export, fingerprint, remove_outputs, run, training_set};
+pub use run::{
+    RUN_OUTPUTS, export, fingerprint, remove_outputs, run, training_device, training_set,
+};
 pub use train::{Objective, StepMetrics, TrainReport, TrainSettings, freeze_layers, train};

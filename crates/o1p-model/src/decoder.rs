@@ -362,8 +362,8 @@ impl CausalLm {
                 .step_by(chunk)
                 .map(|start| {
                     let end = (start + chunk).min(n);
-                    let h = flat.clone().slice([start..end, 0..d]);
-                    let y = targets.clone().slice([start..end]);
+                    let h = flat.clone().narrow(0, start, end - start);
+                    let y = targets.clone().narrow(0, start, end - start);
                     token_logprobs(
                         self.logits(h.reshape([1, end - start, d])),
                         y.reshape([1, end - start]),
@@ -381,8 +381,8 @@ impl CausalLm {
         for start in (0..n).step_by(chunk) {
             let end = (start + chunk).min(n);
             let (lp, grad) = self.head_chunk(
-                flat.clone().slice([start..end, 0..d]),
-                targets.clone().slice([start..end]),
+                flat.clone().narrow(0, start, end - start),
+                targets.clone().narrow(0, start, end - start),
                 tracked,
             );
             values.push(lp);

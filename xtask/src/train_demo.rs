@@ -26,7 +26,7 @@ use burn::module::{Module, ModuleVisitor, Param, ParamGroup};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use o1p_data::demo::{self, DemoConfig, DemoProblem, ReflectionRates};
-use o1p_model::{Backend, CausalLm, ModelConfig, Tokenizer, token_logprobs};
+use o1p_model::{Backend, CausalLm, ModelConfig, Tokenizer};
 use o1p_sampler::{FinishReason, SamplingParams, generate};
 use serde_json::json;
 
@@ -501,8 +501,8 @@ impl Batch {
         let targets =
             Tensor::<2, Int>::from_data(TensorData::new(self.targets.clone(), shape), device);
         let weights = Tensor::<2>::from_data(TensorData::new(self.weights.clone(), shape), device);
-        let logits = model.forward(inputs, None, None, None); // [rows, cols, vocab]
-        let logprobs = token_logprobs(logits, targets); // [rows, cols]
+        let hidden = model.hidden_states(inputs, None, None, None); // [rows, cols, hidden]
+        let logprobs = model.target_logprobs(hidden, targets, model.logprob_chunk_positions()); // [rows, cols]
         (logprobs * weights).sum().neg() / self.n_targets.max(1) as f64
     }
 }

@@ -322,6 +322,147 @@ impl CausalLm {
         logits.reshape([b, vocab])
     }
 
+    /// Positions per chunk of [`CausalLm::target_logprobs`] that keep one chunk's f32 logits
+    /// near [`LOGPROB_CHUNK_BYTES`] (441 positions at a 151,936-token vocabulary).
+    pub fn logprob_chunk_positions(&self) -> usize {
+        (LOGPROB_CHUNK_BYTES / (4 * self.vocab_size().max(1))).max(1)
+    }
+
+    /// Log-probability of each target token under the output head at the same position,
+    /// without the `[batch, seq, vocab]` logits: positions (over batch and sequence together)
+    /// are projected and log-softmaxed `chunk_positions` at a time. Same numbers as
+    /// `token_logprobs(self.logits(hidden), targets)`.
+    ///
+    /// Under autodiff with a frozen output head (tied embedding or `lm_head`; freeze-tuning),
+    /// no vocabulary-sized tensor is kept for the backward pass either: the log-prob of
+    /// position `i` depends on `hidden[i]` only, through the gradient
+    /// `W[target] - softmax(logits)^T W`, which is computed per chunk beside the values, and
+    /// the result is `values + sum((hidden - detach(hidden)) * grad)`: the values exactly, and
+    /// the exact gradient with respect to `hidden` whatever loss is built on top. A trainable
+    /// head needs the vocabulary-sized softmax for its own gradient, so then every chunk goes
+    /// through Burn's autodiff (only the forward's transient tensors shrink).
+    ///
+    /// # Shapes
+    /// - hidden: `[batch, seq, hidden]`, targets: `[batch, seq]` -> `[batch, seq]`
+    pub fn target_logprobs(
+        &self,
+        hidden: Tensor<3>,
+        targets: Tensor<2, Int>,
+        chunk_positions: usize,
+    ) -> Tensor<2> {
+        let [b, t, d] = hidden.dims();
+        let n = b * t;
+        let chunk = chunk_positions.max(1);
+        let device = hidden.device();
+        let tracked = hidden.is_tracked();
+        if tracked && self.head_requires_grad() {
+            let flat = hidden.reshape([n, d]);
+            let targets = targets.reshape([n]);
+            let parts: Vec<Tensor<1>> = (0..n)
+                .step_by(chunk)
+                .map(|start| {
+                    let end = (start + chunk).min(n);
+                    let h = flat.clone().narrow(0, start, end - start);
+                    let y = targets.clone().narrow(0, start, end - start);
+                    token_logprobs(
+                        self.logits(h.reshape([1, end - start, d])),
+                        y.reshape([1, end - start]),
+                    )
+                    .reshape([end - start])
+                })
+                .collect();
+            return Tensor::cat(parts, 0).reshape([b, t]);
+        }
+
+        let flat = hidden.clone().inner().reshape([n, d]);
+        let targets = targets.inner().reshape([n]);
+        let mut values = Vec::new();
+        let mut grads = Vec::new();
+        for start in (0..n).step_by(chunk) {
+            let end = (start + chunk).min(n);
+            let (lp, grad) = self.head_chunk(
+                flat.clone().narrow(0, start, end - start),
+                targets.clone().narrow(0, start, end - start),
+                tracked,
+            );
+            values.push(lp);
+            grads.extend(grad);
+        }
+        // Rebuilt on `hidden`'s own device, so an autodiff caller gets an autodiff tensor
+        // (with the device's checkpointing strategy).
+        let values = Tensor::<1>::from_data(Tensor::cat(values, 0).into_data(), &device);
+        let values = values.reshape([b, t]);
+        if !tracked {
+            return values;
+        }
+        let grad = Tensor::cat(grads, 0).reshape([b, t, d]);
+        let zero = hidden.clone() - hidden.detach();
+        let surrogate = (zero * grad).sum_dim(2).reshape([b, t]);
+        let surrogate = if surrogate.dtype() == DType::F32 {
+            surrogate
+        } else {
+            surrogate.cast(DType::F32)
+        };
+        values + surrogate
+    }
+
+    /// Whether the output head's weight (the embedding when tied) is trained.
+    fn head_requires_grad(&self) -> bool {
+        match &self.lm_head {
+            Some(head) => head.weight.val().is_require_grad(),
+            None => self.model.embed_tokens.weight.val().is_require_grad(),
+        }
+    }
+
+    /// One chunk of [`CausalLm::target_logprobs`], without autodiff: the log-probs `[c]` (f32)
+    /// and, when `with_grad`, their gradients with respect to the hidden states `[c, hidden]`.
+    fn head_chunk(
+        &self,
+        hidden: Tensor<2>,
+        targets: Tensor<1, Int>,
+        with_grad: bool,
+    ) -> (Tensor<1>, Option<Tensor<2>>) {
+        let [c, _] = hidden.dims();
+        let dtype = hidden.dtype();
+        let to_f32 = |x: Tensor<2>| {
+            if x.dtype() == DType::F32 {
+                x
+            } else {
+                x.cast(DType::F32)
+            }
+        };
+        match &self.lm_head {
+            None => {
+                // Vocabulary along dim 0: `w @ hidden^T` copies only the chunk's transposed
+                // hidden states, never the [vocab, hidden] matrix (see `logits`).
+                let w = self.model.embed_tokens.weight.val().inner(); // [vocab, hidden]
+                let logits = to_f32(w.clone().matmul(hidden.transpose())); // [vocab, c]
+                let (lp, probs) = log_softmax_pick(logits, targets.clone().reshape([1, c]), 0);
+                let lp = lp.reshape([c]);
+                let grad = with_grad.then(|| {
+                    let expected = probs.cast(dtype).transpose().matmul(w.clone()); // [c, hidden]
+                    w.select(0, targets) - expected
+                });
+                (lp, grad)
+            }
+            Some(head) => {
+                let w = head.weight.val().inner(); // [hidden, vocab]
+                let mut logits = hidden.matmul(w.clone()); // [c, vocab]
+                if let Some(bias) = &head.bias {
+                    logits = logits + bias.val().inner().unsqueeze();
+                }
+                let (lp, probs) =
+                    log_softmax_pick(to_f32(logits), targets.clone().reshape([c, 1]), 1);
+                let lp = lp.reshape([c]);
+                let grad = with_grad.then(|| {
+                    let expected = w.clone().matmul(probs.cast(dtype).transpose()); // [hidden, c]
+                    (w.select(1, targets) - expected).transpose()
+                });
+                (lp, grad)
+            }
+        }
+    }
+
     /// A fresh, empty KV cache for this model.
     pub fn new_cache(&self) -> KvCache {
         KvCache::new(self.model.layers.len())
@@ -336,6 +477,27 @@ impl CausalLm {
     pub fn vocab_size(&self) -> usize {
         self.model.embed_tokens.weight.dims()[0]
     }
+}
+
+/// Bytes of f32 logits that one chunk of [`CausalLm::target_logprobs`] aims at (256 MiB).
+pub const LOGPROB_CHUNK_BYTES: usize = 256 << 20;
+
+/// `log_softmax(logits, dim)` at `targets`, and `softmax(logits, dim)` (for the gradient),
+/// computed as `token_logprobs`' log-softmax (max-shifted) without an autodiff graph.
+///
+/// # Shapes
+/// - logits: `[a, b]`; targets: the same with size 1 along `dim` -> (that shape, `[a, b]`)
+fn log_softmax_pick(
+    logits: Tensor<2>,
+    targets: Tensor<2, Int>,
+    dim: usize,
+) -> (Tensor<2>, Tensor<2>) {
+    let max = logits.clone().max_dim(dim);
+    let shifted = logits - max;
+    let exp = shifted.clone().exp();
+    let sum = exp.clone().sum_dim(dim);
+    let picked = shifted.gather(dim, targets) - sum.clone().log();
+    (picked, exp / sum)
 }
 
 /// Log-probability of each target token under the logits at the same position.

@@ -41,7 +41,9 @@ use burn::tensor::{DType, Device};
 
 pub use cache::{KvCache, LayerCache};
 pub use config::{Architecture, Llama3RopeScaling, ModelConfig};
-pub use decoder::{Attention, CausalLm, Decoder, DecoderLayer, Mlp, RmsNorm, token_logprobs};
+pub use decoder::{
+    Attention, CausalLm, Decoder, DecoderLayer, LOGPROB_CHUNK_BYTES, Mlp, RmsNorm, token_logprobs,
+};
 pub use device::Backend;
 pub use error::{ModelError, Result};
 pub use precision::Precision;

@@ -510,12 +510,17 @@ pub fn save_pretrained(
         })
         .collect::<Result<Vec<_>>>()?;
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-    let bytes =
-        safetensors::serialize(views, Some(metadata)).map_err(|e| ModelError::Safetensors {
-            path: dir.join("model.safetensors"),
-            problem: e.to_string(),
-        })?;
-    write_atomic(&dir.join("model.safetensors"), &bytes)?;
+    // Streamed from the host copies into the file: serialising into one buffer first held a
+    // second copy of every weight (the peak of a whole training run at the 1.5B width).
+    let path = dir.join("model.safetensors");
+    write_atomic_with(&path, |tmp| {
+        safetensors::serialize_to_file(views, Some(metadata), tmp).map_err(|e| {
+            ModelError::Safetensors {
+                path: path.clone(),
+                problem: e.to_string(),
+            }
+        })
+    })?;
 
     let config_json = config.to_hf_json(hf_dtype_name(dtype));
     write_atomic(&dir.join("config.json"), &pretty(&config_json))?;
@@ -567,13 +572,22 @@ fn hf_dtype_name(dtype: DType) -> &'static str {
 /// process is removed by [`remove_stale_temporaries`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
+    write_atomic_with(path, |tmp| {
+        let mut file = File::create(tmp).map_err(|e| ModelError::io(tmp, e))?;
+        file.write_all(bytes).map_err(|e| ModelError::io(tmp, e))
+    })
+}
+
+/// [`write_atomic`] for a writer that creates the temporary file itself: `write` fills it,
+/// then it is synced and renamed over `path`.
+fn write_atomic_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let tmp = temporary_of(path);
-    let written = (|| {
-        let mut file = File::create(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
-        file.write_all(bytes).map_err(|e| ModelError::io(&tmp, e))?;
-        file.sync_all().map_err(|e| ModelError::io(&tmp, e))?;
+    let written = write(&tmp).and_then(|()| {
+        File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| ModelError::io(&tmp, e))?;
         std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
-    })();
+    });
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

@@ -1,6 +1,7 @@
 //! Self-consistency of the decoder on random weights: the KV cache, padding and saving must not
 //! change any number. (Parity with transformers lives in tests/parity.rs.)
 
+use burn::module::Module;
 use burn::tensor::{Bool, DType, Int, Tensor, TensorData};
 use o1p_model::{Backend, CausalLm, ModelConfig, load_pretrained, token_logprobs, weights};
 
@@ -291,4 +292,118 @@ fn sharded_checkpoints_load_like_single_files() {
         to_vec(reloaded.forward(tokens, None, None, None))
     );
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// The decoder of `config()` with a tied head, or with its own `lm_head` (and a bias-free
+/// output as Qwen2 checkpoints have).
+fn model_with_head(tied: bool, device: &burn::tensor::Device) -> CausalLm {
+    let mut config = config();
+    config.tie_word_embeddings = tied;
+    let mut init = weights::RandomInit::new(5, 0.2);
+    weights::build_model(&config, &mut init, device, DType::F32).unwrap()
+}
+
+fn flat2(t: Tensor<2>) -> Vec<f32> {
+    t.into_data()
+        .convert_dtype(DType::F32)
+        .try_to_vec::<f32>()
+        .expect("f32 data")
+}
+
+#[test]
+fn chunked_target_logprobs_equal_full_logits() {
+    let device = device();
+    let rows = [vec![1, 7, 3, 49, 0, 12, 5], vec![4, 4, 30, 2, 8, 41, 9]];
+    let targets = [vec![7, 3, 49, 0, 12, 5, 1], vec![4, 30, 2, 8, 41, 9, 0]];
+    for tied in [true, false] {
+        let model = model_with_head(tied, &device);
+        let hidden = model.hidden_states(ints(&rows, &device), None, None, None);
+        let full = flat2(token_logprobs(
+            model.logits(hidden.clone()),
+            ints(&targets, &device),
+        ));
+        // 1 and 3 positions split rows and cross the row boundary; 100 is one chunk.
+        for chunk in [1, 3, 14, 100] {
+            let chunked =
+                flat2(model.target_logprobs(hidden.clone(), ints(&targets, &device), chunk));
+            assert_close(
+                &chunked,
+                &full,
+                1e-5,
+                &format!("tied {tied}, chunk {chunk}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn chunked_target_logprobs_give_the_full_logits_gradients() {
+    let device = device().autodiff();
+    let rows = [vec![1, 7, 3, 49, 0, 12], vec![4, 4, 30, 2, 8, 41]];
+    let targets = [vec![7, 3, 49, 0, 12, 5], vec![4, 30, 2, 8, 41, 9]];
+    // A nonlinear loss with per-position weights, so that every position's upstream gradient
+    // differs (a sum of log-probs would not tell positions apart).
+    let weights = Tensor::<2>::from_data(
+        TensorData::new(
+            vec![
+                0.5f32, -1.0, 2.0, 0.0, 1.5, 0.25, -0.5, 1.0, 0.75, 3.0, -2.0, 1.0,
+            ],
+            [2, 6],
+        ),
+        &device,
+    );
+    let loss = |logp: Tensor<2>| (logp * weights.clone() * 0.1).exp().sum();
+    for tied in [true, false] {
+        for head_frozen in [true, false] {
+            let what = format!("tied {tied}, head frozen {head_frozen}");
+            let gradients = |chunk: Option<usize>| {
+                let mut model = model_with_head(tied, &device);
+                if head_frozen {
+                    model.model.embed_tokens = model.model.embed_tokens.no_grad();
+                    model.lm_head = model.lm_head.map(|h| h.no_grad());
+                }
+                let hidden = model.hidden_states(ints(&rows, &device), None, None, None);
+                let logp = match chunk {
+                    Some(c) => model.target_logprobs(hidden, ints(&targets, &device), c),
+                    None => token_logprobs(model.logits(hidden), ints(&targets, &device)),
+                };
+                let values = flat2(logp.clone().inner());
+                let grads = loss(logp).backward();
+                let layer = &model.model.layers[0];
+                let mut out = vec![
+                    values,
+                    to_grad(layer.self_attn.q_proj.weight.val().grad(&grads)),
+                    to_grad(layer.mlp.up_proj.weight.val().grad(&grads)),
+                    to_grad(model.model.norm.weight.val().grad(&grads)),
+                ];
+                if !head_frozen {
+                    out.push(to_grad(model.model.embed_tokens.weight.val().grad(&grads)));
+                    if let Some(head) = &model.lm_head {
+                        out.push(to_grad(head.weight.val().grad(&grads)));
+                    }
+                }
+                out
+            };
+            let full = gradients(None);
+            for chunk in [1, 5, 100] {
+                let chunked = gradients(Some(chunk));
+                assert_eq!(chunked.len(), full.len());
+                for (i, (a, b)) in chunked.iter().zip(&full).enumerate() {
+                    assert!(
+                        a.iter().any(|v| *v != 0.0),
+                        "{what}: quantity {i} is all zero"
+                    );
+                    assert_close(a, b, 1e-5, &format!("{what}, chunk {chunk}, quantity {i}"));
+                }
+            }
+        }
+    }
+}
+
+fn to_grad<const D: usize>(grad: Option<Tensor<D>>) -> Vec<f32> {
+    grad.expect("a gradient")
+        .into_data()
+        .convert_dtype(DType::F32)
+        .try_to_vec::<f32>()
+        .expect("f32 data")
 }

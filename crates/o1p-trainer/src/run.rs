@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use o1p_data::fingerprint::{FINGERPRINT_FILE, RunFingerprint, file_hash, model_hash};
 
+use burn::tensor::Device;
 use o1p_model::{Backend, Precision, Tokenizer, load_pretrained, weights};
 
 use o1p_data::{OnBadItem, load_problems};
@@ -53,8 +54,9 @@ pub const REWARDS_FILE: &str = "rewards.jsonl";
 
 /// Settings that trade memory or speed only; left out of the fingerprint so that a rerun after
 /// an out-of-memory error may lower them.
-const SPEED_SETTINGS: [&str; 3] = [
+const SPEED_SETTINGS: [&str; 4] = [
     "checkpoint_every",
+    "gradient_checkpointing",
     "optim.token_budget",
     "on_policy.decode_batch",
 ];
@@ -118,6 +120,19 @@ pub fn fingerprint_with(config: &TrainConfig, custom: Option<&Scorer>) -> Result
     Ok(fp)
 }
 
+/// The autodiff device of `config`'s backend, with Burn's gradient checkpointing when
+/// `gradient_checkpointing` is set. Everything of the run (model, batches, reference) lives
+/// on it: tensors with different checkpointing strategies cannot be combined.
+pub fn training_device(config: &TrainConfig) -> Result<Device> {
+    let backend: Backend = config.backend.parse()?;
+    let device = backend.autodiff_device()?;
+    Ok(if config.gradient_checkpointing {
+        device.gradient_checkpointing()
+    } else {
+        device
+    })
+}
+
 /// Removes what a run wrote into `out` ([`RUN_OUTPUTS`], nothing else), for `--fresh`;
 /// returns the paths removed.
 pub fn remove_outputs(out: &Path) -> Result<Vec<PathBuf>> {
@@ -174,8 +189,7 @@ fn run_scored(
     }
     // Only once the directory is known to be this run's: what a killed run left half-written.
     crate::train::remove_stale_temporaries(&config.out)?;
-    let backend: Backend = config.backend.parse()?;
-    let device = backend.autodiff_device()?;
+    let device = training_device(config)?;
     let dtype = config.dtype.parse::<Precision>()?.dtype();
     let (model, model_config) = load_pretrained(&config.model, &device, dtype)?;
     let tokenizer = Tokenizer::from_dir(&config.model)?;

@@ -9,7 +9,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{DType, Device};
-use o1p_model::{CausalLm, ModelConfig, token_logprobs, weights};
+use o1p_model::{CausalLm, ModelConfig, weights};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -453,8 +453,10 @@ pub(crate) fn optimizer_step(
         {
             t.ref_logp = Some(reference_batch(reference, &t, &device));
         }
-        let logits = model.forward(t.tokens.clone(), None, None, None);
-        let logp = token_logprobs(logits, t.targets.clone());
+        // Log-probs chunk by chunk over positions: the [batch, seq, vocab] logits never exist.
+        let hidden = model.hidden_states(t.tokens.clone(), None, None, None);
+        let logp =
+            model.target_logprobs(hidden, t.targets.clone(), model.logprob_chunk_positions());
         let loss = match objective {
             Objective::Policy(cfg) => {
                 let ref_logp = t.ref_logp.clone().expect("reference log-probs");
@@ -631,8 +633,9 @@ fn reference_batch(
 ) -> burn::tensor::Tensor<2> {
     let tokens = t.tokens.clone().to_device(device).inner();
     let targets = t.targets.clone().to_device(device).inner();
-    let logits = reference.forward(tokens, None, None, None);
-    let lp = token_logprobs(logits, targets) * t.mask.clone().inner();
+    let hidden = reference.hidden_states(tokens, None, None, None);
+    let lp = reference.target_logprobs(hidden, targets, reference.logprob_chunk_positions())
+        * t.mask.clone().inner();
     lp.detach()
 }
 

@@ -1,7 +1,7 @@
 //! The objectives against their closed forms, and what one optimizer step does.
 
 use burn::module::Module;
-use burn::tensor::{DType, Device, Tensor};
+use burn::tensor::{DType, Device, GradientCheckpointingStrategy, Tensor};
 use o1p_model::{Backend, CausalLm, ModelConfig, weights};
 use o1p_trainer::loss::{
     Aggregation, PolicyLossConfig, RatioMode, StepTotals, dpo_loss, policy_loss, sft_loss, tensor2,
@@ -746,4 +746,119 @@ fn two_steps_match_an_independent_pytorch_implementation() {
             "{ratio}: {burn_default:?}"
         );
     }
+}
+
+/// Each logged step's loss and gradient norm in `dir/metrics.jsonl`.
+fn logged_loss_and_grad_norm(dir: &std::path::Path) -> Vec<(f64, f64)> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let m: o1p_trainer::StepMetrics = serde_json::from_str(l).unwrap();
+            (m.loss, m.grad_norm)
+        })
+        .collect()
+}
+
+#[test]
+fn gradient_checkpointing_trains_to_the_same_numbers() {
+    let plain = dev().autodiff();
+    let checkpointed = dev().autodiff().gradient_checkpointing();
+    // The model built on the device carries the strategy, so the run really checkpoints.
+    let strategy = |device: &Device| {
+        let (model, _) = tiny_model(device);
+        model.model.layers[0]
+            .mlp
+            .up_proj
+            .weight
+            .val()
+            .gradient_checkpointing_strategy()
+    };
+    assert_eq!(
+        strategy(&plain),
+        Some(GradientCheckpointingStrategy::Disabled)
+    );
+    assert_eq!(
+        strategy(&checkpointed),
+        Some(GradientCheckpointingStrategy::Balanced)
+    );
+    for (objective, last) in [
+        (Objective::Policy(PolicyLossConfig::default()), None),
+        (Objective::Policy(PolicyLossConfig::default()), Some(1)),
+        (Objective::Sft, None),
+    ] {
+        let what = format!("{objective:?}, trainable_last_layers {last:?}");
+        let runs: Vec<_> = [(&plain, "gc-off"), (&checkpointed, "gc-on")]
+            .into_iter()
+            .map(|(device, name)| {
+                let (model, config) = tiny_model(device);
+                let dir = tmp(name);
+                // Batches of 2: two steps, so the second step's gradients see the first update.
+                let (trained, _) = train(
+                    model,
+                    &config,
+                    examples(),
+                    objective,
+                    &settings(2, 10_000, last),
+                    &dir,
+                )
+                .unwrap();
+                (flat_params(&trained), logged_loss_and_grad_norm(&dir))
+            })
+            .collect();
+        let ((params_off, steps_off), (params_on, steps_on)) = (&runs[0], &runs[1]);
+        assert_eq!(steps_off.len(), 2, "{what}");
+        assert_eq!(steps_off.len(), steps_on.len(), "{what}");
+        for (i, (off, on)) in steps_off.iter().zip(steps_on).enumerate() {
+            assert!(off.1 > 0.0, "{what}: step {i} has no gradient");
+            assert!(
+                (off.0 - on.0).abs() < 1e-5 && (off.1 - on.1).abs() < 1e-5 * off.1.max(1.0),
+                "{what}: step {i}: loss, grad norm {off:?} without checkpointing, {on:?} with"
+            );
+        }
+        for ((name, a), (_, b)) in params_off.iter().zip(params_on) {
+            let d = a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0f32, f32::max);
+            assert!(d < 1e-5, "{what} {name}: {d}");
+        }
+    }
+}
+
+#[test]
+fn the_run_config_key_selects_gradient_checkpointing() {
+    // The fingerprint hashes the model directory and the pool file: both must exist.
+    let dir = tmp("gc-config");
+    std::fs::create_dir_all(dir.join("model")).unwrap();
+    std::fs::write(dir.join("model/config.json"), "{}").unwrap();
+    std::fs::write(dir.join("samples.jsonl"), "").unwrap();
+    let toml = |extra: &str| {
+        let text = format!(
+            "model = {:?}\nsamples = {:?}\nout = {:?}\n{extra}",
+            dir.join("model"),
+            dir.join("samples.jsonl"),
+            dir.join("out")
+        );
+        o1p_trainer::TrainConfig::from_toml(&text, "run.toml").unwrap()
+    };
+    let default = toml("");
+    assert!(!default.gradient_checkpointing);
+    let device = o1p_trainer::training_device(&default).unwrap();
+    assert_eq!(
+        device.gradient_checkpointing_strategy(),
+        Some(GradientCheckpointingStrategy::Disabled)
+    );
+    let on = toml("gradient_checkpointing = true");
+    let device = o1p_trainer::training_device(&on).unwrap();
+    assert_eq!(
+        device.gradient_checkpointing_strategy(),
+        Some(GradientCheckpointingStrategy::Balanced)
+    );
+    // Memory only: a run may turn it on or off and resume.
+    let fields = |c| o1p_trainer::fingerprint(c).unwrap().fields;
+    assert_eq!(fields(&default), fields(&on));
+    // ... while a setting that decides the result does change it.
+    assert_ne!(fields(&default), fields(&toml("seed = 7")));
 }

@@ -22,6 +22,19 @@
 //!   draws K responses per problem (accuracy is then pass@1, and K >= 4 adds the
 //!   length-quartile table and plot).
 //!
+//! - `--server URL` (repeatable): responses come from OpenAI-compatible `/v1/completions`
+//!   servers (vLLM, SGLang, the `serve` example) instead of a model loaded here, exactly as
+//!   `presample --server` samples: prompts are rendered and encoded with the `--model`
+//!   directory's tokenizer (its weights are not loaded) and sent as token ids, each response's
+//!   seed goes with its request, and with several servers the requests are spread over them
+//!   (`--concurrency` in flight on each) with failover when one stops answering.
+//!   `--server-model NAME` is the `model` field sent: once for every `--model`, or once per
+//!   `--model` in the same order (vLLM serves a base model and its LoRA adapters under their
+//!   own names). `--server-token-ids` asks for the generated ids (vLLM 0.10.2+, `serve`), so a
+//!   response's text and length are those of a native evaluation; without it the server's
+//!   text and token count are used. `--api-key` (default `$OPENAI_API_KEY`) and `--timeout`
+//!   (seconds per request) as in `presample`.
+//!
 //! Results go to `--out` (default `runs/evaluate`): `<label>/<benchmark>.jsonl` (one graded
 //! response per line; rerunning the same command resumes a killed run and reuses finished
 //! responses), `report.json`, `report.md` and the plots (`lengths_*`, `quartiles_*`,
@@ -43,14 +56,16 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
+use o1_pruner::data::fingerprint::model_hash;
 use o1_pruner::data::{PromptTemplate, demo};
 use o1_pruner::eval::run::{
-    Benchmark, BenchmarkFormat, Decoding, EvalConfig, LoadedModel, ReportOptions, evaluate,
-    remove_outputs, write_report,
+    Benchmark, BenchmarkFormat, Decoding, EvalConfig, EvalModel, LoadedModel, ReportOptions,
+    evaluate, remove_outputs, write_report,
 };
-use o1_pruner::model::{Backend, Precision};
+use o1_pruner::model::{Backend, Precision, Tokenizer};
 use o1_pruner::reward::GradeOptions;
 use o1_pruner::sampler::parse;
+use o1_pruner::sampler::{Generator, HttpConfig, HttpGenerator, HttpPool};
 
 #[derive(Parser, Debug)]
 #[command(about = "Evaluate models on benchmarks and compare them (accuracy, tokens, AES)")]
@@ -112,6 +127,25 @@ struct Args {
     /// (R1-Distill-Qwen-7B: 15 GB instead of 30); logits are read back in f32 either way.
     #[arg(long, default_value = "f32")]
     dtype: Precision,
+    /// OpenAI-compatible server to generate with instead of loading the model (repeatable:
+    /// requests are spread over every server given). --model then supplies the tokenizer.
+    #[arg(long, value_name = "URL")]
+    server: Vec<String>,
+    /// With --server: the `model` field sent, once or once per --model.
+    #[arg(long = "server-model", value_name = "NAME", requires = "server")]
+    server_models: Vec<String>,
+    /// With --server: requests in flight at once on each server.
+    #[arg(long, visible_alias = "server-concurrency", default_value_t = 8)]
+    concurrency: usize,
+    /// With --server: bearer token (default: $OPENAI_API_KEY, if set).
+    #[arg(long, requires = "server")]
+    api_key: Option<String>,
+    /// With --server: time limit of one request in seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+    /// With --server: ask for the generated token ids (vLLM 0.10.2+, the `serve` example).
+    #[arg(long, requires = "server")]
+    server_token_ids: bool,
     /// Start over: remove the results of the given labels on the given benchmarks from --out
     /// first (their .jsonl, .meta.json and .fingerprint.json files; nothing else).
     #[arg(long)]
@@ -245,14 +279,65 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    let served = match args.server_models.len() {
+        0 => vec!["default".to_string(); models.len()],
+        1 => vec![args.server_models[0].clone(); models.len()],
+        n if n == models.len() => args.server_models.clone(),
+        n => bail!(
+            "give --server-model once or once per --model ({n} names for {} models)",
+            models.len()
+        ),
+    };
+    let in_flight = args.server.len() * args.concurrency.max(1);
+    if !args.server.is_empty() && args.batch_size < in_flight {
+        eprintln!(
+            "note: --batch-size {} keeps at most {} requests in flight; {} servers x --concurrency {} could take {in_flight}",
+            args.batch_size,
+            args.batch_size,
+            args.server.len(),
+            args.concurrency
+        );
+    }
     let device = args.backend.device()?;
     let mut runs = Vec::with_capacity(models.len());
-    for (label, dir) in &models {
-        // One model in memory at a time.
-        let loaded = LoadedModel::from_dir(dir, &device, args.dtype)
-            .with_context(|| format!("loading model {label:?} from {}", dir.display()))?;
-        let run = evaluate(&loaded.as_eval(label), &benchmarks, &config, &args.out)
-            .with_context(|| format!("evaluating {label:?}"))?;
+    for ((label, dir), served) in models.iter().zip(&served) {
+        let run = if args.server.is_empty() {
+            // One model in memory at a time.
+            let loaded = LoadedModel::from_dir(dir, &device, args.dtype)
+                .with_context(|| format!("loading model {label:?} from {}", dir.display()))?;
+            evaluate(&loaded.as_eval(label), &benchmarks, &config, &args.out)
+        } else {
+            let tokenizer = Tokenizer::from_dir(dir)
+                .with_context(|| format!("tokenizer of {label:?} from {}", dir.display()))?;
+            let http = |url: &String| {
+                let mut http = HttpConfig::new(url);
+                http.model = served.clone();
+                http.concurrency = args.concurrency;
+                http.return_token_ids = args.server_token_ids;
+                http.api_key = args.api_key.clone().or_else(|| {
+                    std::env::var("OPENAI_API_KEY")
+                        .ok()
+                        .filter(|k| !k.is_empty())
+                });
+                http.timeout = std::time::Duration::from_secs(args.timeout);
+                http
+            };
+            let generator: Box<dyn Generator> = match args.server.as_slice() {
+                [url] => Box::new(HttpGenerator::new(http(url), Some(tokenizer.clone()))?),
+                urls => Box::new(HttpPool::new(
+                    urls,
+                    http(&urls[0]),
+                    Some(tokenizer.clone()),
+                )?),
+            };
+            let hash =
+                model_hash(dir).with_context(|| format!("fingerprint of {}", dir.display()))?;
+            let model = EvalModel::with_generator(label, generator.as_ref(), &tokenizer)
+                .with_model_hash(hash, dir)
+                .with_served_model(served);
+            evaluate(&model, &benchmarks, &config, &args.out)
+        }
+        .with_context(|| format!("evaluating {label:?}"))?;
         for b in &run.benchmarks {
             for s in &b.skipped {
                 eprintln!(

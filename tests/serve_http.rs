@@ -637,3 +637,85 @@ fn presample_example_takes_several_servers() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("0 records written, 18 reused"), "{stderr}");
 }
+
+/// The `evaluate` example through two `serve` instances writes the records a native
+/// evaluation writes, response for response (sampled, two per problem, seeds sent with the
+/// requests); without token ids from the server the grades and lengths still agree.
+#[test]
+fn evaluate_through_servers_equals_native_evaluation() {
+    let root = tempfile::tempdir().unwrap();
+    let model = root.path().join("model");
+    testing::write_tiny_model(&model, demo::ALPHABET, 2, 32, 8).unwrap();
+    let servers = [start(&model), start(&model)];
+    let data = root.path().join("problems.jsonl");
+    let lines: Vec<String> = demo::generate_problems(5, 7, &demo::DemoConfig::default())
+        .iter()
+        .map(|p| json!({"id": p.id, "question": p.question, "gold": p.gold}).to_string())
+        .collect();
+    std::fs::write(&data, lines.join("\n") + "\n").unwrap();
+    let run = |out: &Path, extra: &[&str]| {
+        let mut cmd = Command::new(example("evaluate"));
+        cmd.arg("--model")
+            .arg(format!("m={}", model.display()))
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(out)
+            .args(["--format", "demo", "--max-new-tokens", "12"])
+            .args(["--samples", "2", "--temperature", "0.9", "--seed", "3"])
+            .args(["--batch-size", "4"])
+            .args(extra)
+            .env("RUST_LOG", "warn");
+        support::run_ok(&mut cmd)
+    };
+    let native = root.path().join("native");
+    let served = root.path().join("served");
+    let plain = root.path().join("plain");
+    run(&native, &[]);
+    let urls: Vec<&str> = servers
+        .iter()
+        .flat_map(|s| ["--server", s.url.as_str()])
+        .collect();
+    run(
+        &served,
+        &[&urls[..], &["--server-token-ids", "--concurrency", "2"]].concat(),
+    );
+    run(&plain, &urls);
+    let records = |dir: &Path| std::fs::read_to_string(dir.join("m/problems.jsonl")).unwrap();
+    assert_eq!(records(&native).lines().count(), 10);
+    assert_eq!(records(&native), records(&served));
+    let graded = |dir: &Path| -> Vec<(String, u64, bool, u64)> {
+        records(dir)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (
+                    v["problem_id"].as_str().unwrap().to_string(),
+                    v["sample_index"].as_u64().unwrap(),
+                    v["correct"].as_bool().unwrap(),
+                    v["num_tokens"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(graded(&native), graded(&plain));
+    // The served model's name is part of the fingerprint: another name is refused.
+    let mut cmd = Command::new(example("evaluate"));
+    cmd.arg("--model")
+        .arg(format!("m={}", model.display()))
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&plain)
+        .args(["--format", "demo", "--max-new-tokens", "12"])
+        .args(["--samples", "2", "--temperature", "0.9", "--seed", "3"])
+        .args(["--batch-size", "4", "--server-model", "other"])
+        .args(&urls)
+        .env("RUST_LOG", "warn");
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("server_model"),
+        "{stderr}"
+    );
+}

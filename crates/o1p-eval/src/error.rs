@@ -97,6 +97,9 @@ pub enum EvalError {
     /// Loading a model or tokenizer, or tokenizing, failed (o1p-model).
     #[error(transparent)]
     Model(#[from] o1p_model::ModelError),
+    /// Generating failed (a server that stopped answering, a model that cannot take a batch).
+    #[error(transparent)]
+    Generate(#[from] o1p_sampler::GenerateError),
     /// A problem's prompt cannot be fed to the model (empty, or a token outside the model's
     /// vocabulary: a tokenizer that does not belong to the model).
     #[error("benchmark {benchmark:?}, problem {problem_id:?}: {problem}")]

@@ -1,13 +1,15 @@
 //! The evaluation driver: generate with a model on benchmark files, grade every response and
 //! append one [`EvalRecord`] per response to a resumable JSONL file.
 //!
-//! This is the only part of the crate that runs a model (o1p-model, o1p-sampler, Burn); the
-//! rest works from the records it writes.
+//! This is the only part of the crate that runs a model (through o1p-sampler's `Generator`,
+//! as pre-sampling does: in this process or on servers); the rest works from the records it
+//! writes.
 //!
 //! # Flow
 //! ```text
 //! Benchmark::load(file, format)           problems (o1p-data)
 //! EvalModel / LoadedModel::from_dir       model + tokenizer + stop ids
+//! EvalModel::with_generator               or a server / pool of servers + tokenizer
 //! evaluate(model, benchmarks, config, out)
 //!   per benchmark: out/<label>/<benchmark>.jsonl    one line per response, appended as it ends
 //!                  out/<label>/<benchmark>.meta.json  settings + accumulated wall time / tokens
@@ -78,7 +80,10 @@ use o1p_data::{
 use o1p_model::{CausalLm, ModelConfig, Precision, Tokenizer};
 use o1p_reward::{GradeOptions, grade_sample};
 use o1p_sampler::presample::SkippedProblem;
-use o1p_sampler::{Completion, FinishReason, LengthLimits, SamplingParams, generate};
+use o1p_sampler::{
+    FinishReason, Generated, Generator, LengthLimits, NativeGenerator, Prompt, Request,
+    SamplingParams,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EvalError, Result};
@@ -383,12 +388,34 @@ impl EvalConfig {
 #[derive(Debug, Clone)]
 pub struct EvalModel<'a> {
     label: String,
-    model: &'a CausalLm,
+    engine: Engine<'a>,
     tokenizer: &'a Tokenizer,
     stop_ids: Vec<u32>,
     max_positions: Option<usize>,
     /// The model's cheap hash and where it was read from (see [`EvalModel::with_model_hash`]).
     model_hash: Option<(String, PathBuf)>,
+    /// The served model's name, for a generator behind a server (see
+    /// [`EvalModel::with_served_model`]).
+    served_model: Option<String>,
+}
+
+/// What generates an [`EvalModel`]'s responses.
+#[derive(Clone, Copy)]
+enum Engine<'a> {
+    /// A model in this process, wrapped in a [`NativeGenerator`] per benchmark.
+    Native(&'a CausalLm),
+    /// Any generator: a server or a pool of servers ([`o1p_sampler::HttpPool`]), or a
+    /// user's own.
+    Generator(&'a dyn Generator),
+}
+
+impl std::fmt::Debug for Engine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Engine::Native(_) => f.write_str("Native"),
+            Engine::Generator(g) => write!(f, "Generator({})", g.describe()),
+        }
+    }
 }
 
 impl<'a> EvalModel<'a> {
@@ -397,12 +424,42 @@ impl<'a> EvalModel<'a> {
     pub fn new(label: impl Into<String>, model: &'a CausalLm, tokenizer: &'a Tokenizer) -> Self {
         EvalModel {
             label: label.into(),
-            model,
+            engine: Engine::Native(model),
             tokenizer,
             stop_ids: tokenizer.special().stop_ids.clone(),
             max_positions: None,
             model_hash: None,
+            served_model: None,
         }
+    }
+
+    /// Responses from `generator` (e.g. a vLLM server or a pool of them, as `presample
+    /// --server` uses), prompts rendered and encoded with `tokenizer` (the served model's),
+    /// which also decodes the responses when the generator returns token ids. Prompts are
+    /// sent as token ids, so the server sees exactly the prompt a native evaluation feeds
+    /// the model; each response's seed goes with its request.
+    pub fn with_generator(
+        label: impl Into<String>,
+        generator: &'a dyn Generator,
+        tokenizer: &'a Tokenizer,
+    ) -> Self {
+        EvalModel {
+            label: label.into(),
+            engine: Engine::Generator(generator),
+            tokenizer,
+            stop_ids: tokenizer.special().stop_ids.clone(),
+            max_positions: None,
+            model_hash: None,
+            served_model: None,
+        }
+    }
+
+    /// Records the served model's name in the fingerprint of every results file (as
+    /// `presample --server` does): the servers themselves are not part of it, so a run
+    /// resumes on another fleet serving the same model.
+    pub fn with_served_model(mut self, name: impl Into<String>) -> Self {
+        self.served_model = Some(name.into());
+        self
     }
 
     /// Sets the model's context (`max_position_embeddings`): a problem whose prompt plus
@@ -762,6 +819,9 @@ pub fn evaluate_benchmark(
     if let Some((hash, source)) = &model.model_hash {
         fingerprint.set_from("model", hash.clone(), source);
     }
+    if let Some(name) = &model.served_model {
+        fingerprint.set("server_model", name.clone());
+    }
     let has_records = meta_file.exists() || std::fs::metadata(&path).is_ok_and(|m| m.len() > 0);
     fingerprint.check_or_record(&fingerprint_path(&path), has_records)?;
 
@@ -844,10 +904,24 @@ pub fn evaluate_benchmark(
         benchmark.problems.len() * k,
     );
     progress.set_position(reused as u64);
+    let native;
+    let generator: &dyn Generator = match model.engine {
+        Engine::Generator(g) => g,
+        Engine::Native(m) => {
+            // `config.batch_size` rows per call, so batches are composed as before the
+            // generator existed and the records are the same to the last bit.
+            native =
+                NativeGenerator::new(m.clone(), Some(model.tokenizer.clone()), config.batch_size)
+                    .with_stop_ids(model.stop_ids.clone())
+                    .with_limits(LengthLimits::of_model(m, model.max_positions));
+            &native
+        }
+    };
+    let params = sampling_params(&model.stop_ids, config);
     let (prompts, skipped) = if pending.is_empty() {
         (HashMap::new(), Vec::new())
     } else {
-        encode_prompts(model, benchmark, config, &pending)?
+        encode_prompts(model, generator, &params, benchmark, config, &pending)?
     };
     let pending: Vec<(usize, usize)> = pending
         .into_iter()
@@ -855,36 +929,41 @@ pub fn evaluate_benchmark(
         .collect();
     let generated = pending.len();
     if !pending.is_empty() {
-        let params = sampling_params(&model.stop_ids, config);
         let seed = match config.decoding {
             Decoding::Greedy => 0,
             Decoding::Sample { seed, .. } => seed,
         };
         for batch in pending.chunks(config.batch_size) {
             let started = Instant::now();
-            let batch_prompts: Vec<Vec<u32>> =
-                batch.iter().map(|(p, _)| prompts[p].clone()).collect();
-            let seeds: Vec<u64> = batch
+            // One request per response, each with its own seed: a server pool spreads them,
+            // and the native generator decodes them as one batch.
+            let requests: Vec<Request> = batch
                 .iter()
-                .map(|&(p, s)| sample_seed(seed, &benchmark.problems[p].id, s))
+                .map(|&(p, s)| Request {
+                    prompt: Prompt::Ids(prompts[&p].clone()),
+                    seeds: vec![sample_seed(seed, &benchmark.problems[p].id, s)],
+                })
                 .collect();
-            let completions = generate(
-                model.model,
-                &batch_prompts,
-                &seeds,
-                &params,
-                Some(model.tokenizer),
-            );
+            let completions = generator.generate(&requests, &params)?;
+            if completions.len() != batch.len() || completions.iter().any(|c| c.len() != 1) {
+                return Err(EvalError::InvalidConfig(format!(
+                    "{} returned {} answers for {} requests of one response each",
+                    generator.describe(),
+                    completions.iter().map(Vec::len).sum::<usize>(),
+                    batch.len()
+                )));
+            }
             let mut tokens = 0;
-            for (&(p, s), completion) in batch.iter().zip(&completions) {
+            for (&(p, s), mut completion) in batch.iter().zip(completions) {
+                let completion = completion.remove(0);
                 let line = score(
                     model.tokenizer,
                     &benchmark.problems[p],
                     s,
-                    completion,
+                    &completion,
                     config,
                 )?;
-                tokens += completion.token_ids.len();
+                tokens += completion.num_tokens;
                 writer.append_serialized(&line)?;
                 done.insert(line.record.key(), line.record);
             }
@@ -893,7 +972,9 @@ pub fn evaluate_benchmark(
             // Saved per batch so that a killed run keeps the cost of what it wrote.
             write_meta(&meta_file, &meta)?;
             progress.inc(batch.len() as u64);
-            if meta.wall_time_s > 0.0 {
+            if let Some(servers) = generator.progress() {
+                progress.set_message(servers);
+            } else if meta.wall_time_s > 0.0 {
                 progress.set_message(format!(
                     "{:.0} tok/s",
                     meta.generated_tokens as f64 / meta.wall_time_s
@@ -1055,6 +1136,8 @@ type PromptIds = HashMap<usize, Vec<u32>>;
 /// returned as skipped, with the reason.
 fn encode_prompts(
     model: &EvalModel<'_>,
+    generator: &dyn Generator,
+    params: &SamplingParams,
     benchmark: &Benchmark,
     config: &EvalConfig,
     pending: &[(usize, usize)],
@@ -1076,8 +1159,11 @@ fn encode_prompts(
     } else {
         PromptRenderer::Raw
     };
-    let vocab = model.model.vocab_size();
-    let limits = LengthLimits::of_model(model.model, model.max_positions);
+    // Only a model in this process knows its vocabulary; a server checks its own.
+    let vocab = match model.engine {
+        Engine::Native(m) => m.vocab_size(),
+        Engine::Generator(_) => usize::MAX,
+    };
     let mut prompts = HashMap::new();
     let mut skipped: Vec<SkippedProblem> = Vec::new();
     for &(p, _) in pending {
@@ -1107,12 +1193,14 @@ fn encode_prompts(
                  belong to this model?)"
             )));
         }
-        if let Err(e) = limits.check(ids.len(), config.max_new_tokens, config.batch_size) {
-            tracing::warn!(benchmark = %benchmark.name, problem = %problem.id, reason = %e,
+        if let Err(reason) =
+            generator.check_request(&Prompt::Ids(ids.clone()), params, config.batch_size)
+        {
+            tracing::warn!(benchmark = %benchmark.name, problem = %problem.id, %reason,
                 "skipping problem");
             skipped.push(SkippedProblem {
                 problem_id: problem.id.clone(),
-                reason: e.to_string(),
+                reason,
             });
             continue;
         }
@@ -1125,10 +1213,15 @@ fn score(
     tokenizer: &Tokenizer,
     problem: &Problem,
     sample_index: usize,
-    completion: &Completion,
+    completion: &Generated,
     config: &EvalConfig,
 ) -> Result<ResultLine> {
-    let response = tokenizer.decode(&completion.token_ids, true)?;
+    // Decoded from the ids when the generator returns them (special tokens skipped, a stop
+    // string kept), else the server's text.
+    let response = match &completion.token_ids {
+        Some(ids) => tokenizer.decode(ids, true)?,
+        None => completion.text.clone(),
+    };
     let finish_reason = finish_reason_str(completion.finish_reason);
     let grade = grade_sample(
         &problem.gold,
@@ -1142,7 +1235,7 @@ fn score(
             sample_index,
             correct: grade.correct,
             extracted: grade.extracted,
-            num_tokens: completion.token_ids.len(),
+            num_tokens: completion.num_tokens,
             finish_reason: finish_reason.to_string(),
             level: problem.level.clone(),
             difficulty: problem.difficulty,

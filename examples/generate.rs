@@ -19,7 +19,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use o1_pruner::model::{self, Backend, Precision, Tokenizer};
+use o1_pruner::model::{Backend, Precision, Pretrained};
 use o1_pruner::sampler::{LengthLimits, SamplingParams, generate, parse, prompt_logprobs};
 
 #[derive(Parser, Debug)]
@@ -75,13 +75,14 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<()> {
     let device = args.backend.device()?;
-    let (model, config) = model::load_pretrained(&args.model, &device, args.dtype.dtype())
+    let Pretrained {
+        model,
+        config,
+        tokenizer,
+        stop_ids,
+        ..
+    } = Pretrained::open(&args.model, &device, args.dtype.dtype())
         .with_context(|| format!("loading {}", args.model.display()))?;
-    let tokenizer = if model::is_gguf(&args.model) || args.model.join("tokenizer.json").is_file() {
-        Some(Tokenizer::from_dir(&args.model)?)
-    } else {
-        None
-    };
     let prompt_ids = match (&args.prompt, &args.prompt_ids) {
         (_, Some(ids)) => ids.clone(),
         (Some(text), None) => {
@@ -111,10 +112,6 @@ fn run(args: Args) -> anyhow::Result<()> {
     LengthLimits::of_model(&model, Some(config.max_position_embeddings))
         .check(prompt_ids.len(), args.max_new_tokens, 1)
         .context("the prompt is too long")?;
-    let stop_ids = match &tokenizer {
-        Some(tok) if !tok.special().stop_ids.is_empty() => tok.special().stop_ids.clone(),
-        _ => config.eos_token_ids.clone(),
-    };
     let params = SamplingParams {
         max_new_tokens: args.max_new_tokens,
         temperature: args.temperature.unwrap_or(0.0),

@@ -72,7 +72,7 @@ use o1_pruner::data::fingerprint::{RunFingerprint, model_hash};
 use o1_pruner::data::{
     ChatTemplate, Format, OnBadItem, PromptRenderer, PromptTemplate, load_problems,
 };
-use o1_pruner::model::{self, Backend, Precision, Tokenizer};
+use o1_pruner::model::{Backend, Precision, Pretrained, Tokenizer};
 use o1_pruner::sampler::presample::{PresampleConfig, presample, remove_outputs};
 use o1_pruner::sampler::shard::{Shard, merge_shards};
 use o1_pruner::sampler::{
@@ -233,10 +233,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("{}", loaded.report);
     }
     let tokenizer = match &args.model {
-        Some(dir) if model::is_gguf(dir) || dir.join("tokenizer.json").is_file() => Some(
-            Tokenizer::from_dir(dir).with_context(|| format!("tokenizer of {}", dir.display()))?,
-        ),
-        _ => None,
+        Some(dir) => Pretrained::tokenizer_of(dir)
+            .with_context(|| format!("tokenizer of {}", dir.display()))?,
+        None => None,
     };
     let renderer = renderer(&args.prompt_style, tokenizer.as_ref())?;
     let mut template = PromptTemplate::default().with_fast_solving(args.fast_solving);

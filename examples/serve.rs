@@ -49,7 +49,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use clap::Parser;
 use o1_pruner::data::{ChatMessage, ChatTemplate};
-use o1_pruner::model::{self, Backend, Precision};
+use o1_pruner::model::{self, Backend, Precision, Pretrained};
 use o1_pruner::sampler::presample::sample_seed;
 use o1_pruner::sampler::server::{HttpResponse, Server, ServerConfig};
 use o1_pruner::sampler::{
@@ -113,7 +113,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    if !model::is_gguf(&args.model) && !args.model.join("tokenizer.json").is_file() {
+    if Pretrained::tokenizer_of(&args.model)?.is_none() {
         anyhow::bail!(
             "{}/tokenizer.json is missing: the server needs a tokenizer to return text",
             args.model.display()

@@ -8,6 +8,8 @@
 //!   dequantised onto the same decoder; [`load_pretrained`] takes a `.gguf` path too.
 //! - [`Tokenizer`]: `tokenizer.json` plus the special tokens and chat template of
 //!   `tokenizer_config.json` and the eos ids of `generation_config.json`.
+//! - [`Pretrained`]: a model directory or `.gguf` file opened once (model, config,
+//!   tokenizer, stop ids).
 //! - [`Backend`]: the only place that names Burn backends (flex, wgpu, tch).
 //!
 //! ```
@@ -31,6 +33,7 @@ mod device;
 mod error;
 pub mod gguf;
 mod precision;
+mod pretrained;
 mod rope;
 mod tokenizer;
 pub mod weights;
@@ -47,6 +50,7 @@ pub use decoder::{
 pub use device::Backend;
 pub use error::{ModelError, Result};
 pub use precision::Precision;
+pub use pretrained::Pretrained;
 pub use rope::RopeFrequencies;
 pub use tokenizer::{SpecialTokens, Tokenizer};
 

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use o1p_model::{Backend, CausalLm, Precision, Tokenizer};
+use o1p_model::{Backend, CausalLm, Precision, Pretrained, Tokenizer};
 
 use crate::error::GenerateError;
 use crate::generate::{FinishReason, SamplingParams, generate};
@@ -149,17 +149,10 @@ impl NativeGenerator {
     ) -> Result<Self, GenerateError> {
         let dir = dir.as_ref();
         let device = backend.device()?;
-        let (model, config) = o1p_model::load_pretrained(dir, &device, precision.dtype())?;
-        let tokenizer = if o1p_model::is_gguf(dir) || dir.join("tokenizer.json").is_file() {
-            Some(Tokenizer::from_dir(dir)?)
-        } else {
-            None
-        };
-        let mut generator = NativeGenerator::new(model, tokenizer, batch_size);
-        generator.limits.context = Some(config.max_position_embeddings);
-        if generator.stop_ids.is_empty() {
-            generator.stop_ids = config.eos_token_ids.clone();
-        }
+        let opened = Pretrained::open(dir, &device, precision.dtype())?;
+        let mut generator = NativeGenerator::new(opened.model, opened.tokenizer, batch_size);
+        generator.limits.context = Some(opened.config.max_position_embeddings);
+        generator.stop_ids = opened.stop_ids;
         generator.origin = dir.display().to_string();
         Ok(generator)
     }

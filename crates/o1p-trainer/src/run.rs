@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use o1p_data::fingerprint::{FINGERPRINT_FILE, RunFingerprint, file_hash, model_hash};
 
 use burn::tensor::Device;
-use o1p_model::{Backend, Precision, Tokenizer, load_pretrained, weights};
+use o1p_model::{Backend, Precision, Pretrained, weights};
 
 use o1p_data::{OnBadItem, load_problems};
 
@@ -191,8 +191,9 @@ fn run_scored(
     crate::train::remove_stale_temporaries(&config.out)?;
     let device = training_device(config)?;
     let dtype = config.dtype.parse::<Precision>()?.dtype();
-    let (model, model_config) = load_pretrained(&config.model, &device, dtype)?;
-    let tokenizer = Tokenizer::from_dir(&config.model)?;
+    let mut opened = Pretrained::open(&config.model, &device, dtype)?;
+    let tokenizer = opened.take_tokenizer()?;
+    let (model, model_config) = (opened.model, opened.config);
     let pool = load_pool(&config.samples, &tokenizer)?;
     let settings = TrainSettings {
         optim: config.optim.clone(),

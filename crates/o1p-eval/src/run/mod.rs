@@ -77,7 +77,7 @@ use o1p_data::{
     ChatTemplate, FieldMapping, Format, GoldRule, LoadReport, OnBadItem, Problem, PromptRenderer,
     PromptTemplate, load_problems,
 };
-use o1p_model::{CausalLm, ModelConfig, Precision, Tokenizer};
+use o1p_model::{CausalLm, ModelConfig, Precision, Pretrained, Tokenizer};
 use o1p_reward::{GradeOptions, grade_sample};
 use o1p_sampler::presample::SkippedProblem;
 use o1p_sampler::{
@@ -516,12 +516,13 @@ impl LoadedModel {
     pub fn from_dir(dir: impl AsRef<Path>, device: &Device, precision: Precision) -> Result<Self> {
         let dir = dir.as_ref();
         let model_hash = o1p_data::fingerprint::model_hash(dir)?;
-        let (model, config) = o1p_model::load_pretrained(dir, device, precision.dtype())?;
-        let tokenizer = Tokenizer::from_dir(dir)?;
+        let mut opened = Pretrained::open(dir, device, precision.dtype())?;
+        // Prompts are text and responses are graded as text.
+        let tokenizer = opened.take_tokenizer()?;
         Ok(LoadedModel {
-            model,
-            config,
             tokenizer,
+            model: opened.model,
+            config: opened.config,
             source: dir.to_path_buf(),
             model_hash,
         })

@@ -4,14 +4,18 @@
 //! ```text
 //! cargo run --release --example serve -- --model DIR|FILE.gguf [--port 8000] [--backend flex|wgpu|tch]
 //!     [--batch-size 16] [--dtype f32|bf16|f16] [--served-model-name NAME] [--idle-timeout SECS]
-//!     [--keep-alive-timeout SECS] [--max-connections N]
+//!     [--keep-alive-timeout SECS] [--max-connections N] [--max-queued N]
 //! ```
 //!
 //! Binds 127.0.0.1 only (no authentication: not for the open network). `--port 0` picks a
 //! free port; the first line on stdout is always `listening on http://127.0.0.1:PORT`.
 //! Requests are served one at a time; the n samples of a request are decoded as one batch.
 //! A client connection idle for `--keep-alive-timeout` seconds (default 30) is closed, and
-//! at most `--max-connections` (default 128) are open at once: more are answered 503.
+//! at most `--max-connections` (default 128) are open at once: more are answered 503. At
+//! most `--max-queued` requests (default 64) wait for their turn; one more is answered 429
+//! at once, so a client (or `presample --server` with several servers) retries it later or
+//! elsewhere. A waiting request whose client has gone (closed the connection: a timeout, a
+//! retry on another server) is dropped when its turn comes instead of generated.
 //! A prompt whose tokens plus `max_tokens` exceed the model's context
 //! (`max_position_embeddings`), or whose prefill would exceed the memory bound, is answered
 //! 400 naming the limit, as are sampling settings out of range (`temperature` >= 0, `top_p`
@@ -94,6 +98,9 @@ struct Args {
     /// Most client connections open at once (each is a thread); more are answered 503.
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..))]
     max_connections: u64,
+    /// Most requests waiting for their turn; more are answered 429 (retry later).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    max_queued: u64,
 }
 
 fn main() -> ExitCode {
@@ -137,6 +144,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             .then(|| Duration::from_secs(args.keep_alive_timeout)),
         max_connections: args.max_connections as usize,
         max_body_bytes: MAX_BODY_BYTES,
+        max_queued: args.max_queued as usize,
     };
     let server = Server::bind(args.port, config)
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
@@ -166,6 +174,10 @@ fn run(args: Args) -> anyhow::Result<()> {
             None => server.recv().context("the listener stopped")?,
         };
         last_request = Instant::now();
+        if exchange.client_gone() {
+            tracing::info!(path = %exchange.path(), "client gone before its turn; request dropped");
+            continue;
+        }
         counter += 1;
         let (method, path) = (exchange.method().to_string(), exchange.path().to_string());
         let served = Served {

@@ -9,6 +9,11 @@
 //!   closed (a connection waiting for its answer is not idle, however long generation takes);
 //! - a **connection cap**: beyond it, a new connection is answered `503` and closed at once.
 //!
+//! And one bound keeps a burst of work from piling up unanswered: at most `max_queued`
+//! requests wait to be taken by [`Server::recv`]; one more is answered `429` at once (the
+//! client, or a pool of servers, retries it later or elsewhere). A request whose client has
+//! gone while it waited ([`Exchange::client_gone`]) can be dropped instead of answered.
+//!
 //! ```
 //! use std::io::{Read, Write};
 //! use std::time::Duration;
@@ -44,15 +49,18 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Request bodies larger than this are answered 413.
     pub max_body_bytes: u64,
+    /// Most requests waiting to be taken by [`Server::recv`]; more are answered 429.
+    pub max_queued: usize,
 }
 
 impl Default for ServerConfig {
-    /// 30 s idle timeout, 128 connections, 16 MiB bodies.
+    /// 30 s idle timeout, 128 connections, 16 MiB bodies, 64 queued requests.
     fn default() -> Self {
         ServerConfig {
             idle_timeout: Some(Duration::from_secs(30)),
             max_connections: 128,
             max_body_bytes: 16 << 20,
+            max_queued: 64,
         }
     }
 }
@@ -107,6 +115,8 @@ pub struct Exchange {
     path: String,
     body: String,
     reply: SyncSender<HttpResponse>,
+    /// The client's socket, to look whether it has gone (never read from here).
+    client: Option<TcpStream>,
 }
 
 impl Exchange {
@@ -125,6 +135,29 @@ impl Exchange {
         &self.body
     }
 
+    /// Whether the client has closed its connection (or it broke) since sending this
+    /// request, so that the work can be skipped: a client that timed out and retried on
+    /// another server does not wait for this answer. Looks at the socket without reading
+    /// from it; pipelined bytes of a next request count as a client still there.
+    pub fn client_gone(&self) -> bool {
+        let Some(client) = &self.client else {
+            return false;
+        };
+        // The connection's thread is blocked on the answer, not on the socket, so switching
+        // the socket to non-blocking for one peek cannot disturb a read.
+        if client.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        let gone = match client.peek(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+        };
+        let _ = client.set_nonblocking(false);
+        gone
+    }
+
     /// Sends the answer (dropped silently if the client has gone).
     pub fn respond(self, response: HttpResponse) {
         let _ = self.reply.send(response);
@@ -137,6 +170,8 @@ pub struct Server {
     addr: SocketAddr,
     requests: Receiver<Exchange>,
     open: Arc<AtomicUsize>,
+    /// Requests sent by connection threads and not yet taken by `recv`.
+    queued: Arc<AtomicUsize>,
 }
 
 impl Server {
@@ -146,14 +181,16 @@ impl Server {
         let addr = listener.local_addr()?;
         let (tx, requests) = sync_channel(config.max_connections.max(1));
         let open = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&open);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let counters = (Arc::clone(&open), Arc::clone(&queued));
         std::thread::Builder::new()
             .name("http-accept".into())
-            .spawn(move || accept_loop(listener, config, tx, counter))?;
+            .spawn(move || accept_loop(listener, config, tx, counters))?;
         Ok(Server {
             addr,
             requests,
             open,
+            queued,
         })
     }
 
@@ -167,14 +204,23 @@ impl Server {
         self.open.load(Ordering::SeqCst)
     }
 
+    /// Requests waiting to be taken by [`Server::recv`].
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::SeqCst)
+    }
+
     /// The next request; `None` if the accept thread has stopped.
     pub fn recv(&self) -> Option<Exchange> {
-        self.requests.recv().ok()
+        let exchange = self.requests.recv().ok()?;
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        Some(exchange)
     }
 
     /// The next request, waiting at most `timeout`; `None` on timeout.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<Exchange> {
-        self.requests.recv_timeout(timeout).ok()
+        let exchange = self.requests.recv_timeout(timeout).ok()?;
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        Some(exchange)
     }
 }
 
@@ -191,7 +237,7 @@ fn accept_loop(
     listener: TcpListener,
     config: ServerConfig,
     tx: SyncSender<Exchange>,
-    open: Arc<AtomicUsize>,
+    (open, queued): (Arc<AtomicUsize>, Arc<AtomicUsize>),
 ) {
     let refusing = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
@@ -219,12 +265,12 @@ fn accept_loop(
         }
         open.fetch_add(1, Ordering::SeqCst);
         let slot = Slot(Arc::clone(&open));
-        let (tx, config) = (tx.clone(), config.clone());
+        let (tx, config, queued) = (tx.clone(), config.clone(), Arc::clone(&queued));
         let spawned = std::thread::Builder::new()
             .name("http-conn".into())
             .spawn(move || {
                 let _slot = slot;
-                if let Err(e) = serve_connection(stream, &config, &tx) {
+                if let Err(e) = serve_connection(stream, &config, &tx, &queued) {
                     tracing::debug!(error = %e, "connection ended");
                 }
             });
@@ -282,6 +328,7 @@ fn serve_connection(
     stream: TcpStream,
     config: &ServerConfig,
     tx: &SyncSender<Exchange>,
+    queued: &AtomicUsize,
 ) -> std::io::Result<()> {
     stream.set_read_timeout(config.idle_timeout)?;
     stream.set_write_timeout(config.idle_timeout)?;
@@ -307,14 +354,29 @@ fn serve_connection(
                 body,
                 keep_alive,
             } => {
+                if queued.fetch_add(1, Ordering::SeqCst) >= config.max_queued {
+                    queued.fetch_sub(1, Ordering::SeqCst);
+                    let message = format!(
+                        "{} requests are waiting already (the server's limit); retry later",
+                        config.max_queued
+                    );
+                    tracing::warn!(limit = config.max_queued, "queue full; answering 429");
+                    write_response(&mut writer, &HttpResponse::error(429, &message), keep_alive)?;
+                    if !keep_alive {
+                        return Ok(());
+                    }
+                    continue;
+                }
                 let (reply, answer) = sync_channel(1);
                 let exchange = Exchange {
                     method,
                     path,
                     body,
                     reply,
+                    client: writer.try_clone().ok(),
                 };
                 if tx.send(exchange).is_err() {
+                    queued.fetch_sub(1, Ordering::SeqCst);
                     return Ok(());
                 }
                 let Ok(response) = answer.recv() else {
@@ -454,6 +516,7 @@ fn reason(status: u16) -> &'static str {
         404 => "Not Found",
         411 => "Length Required",
         413 => "Payload Too Large",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
@@ -543,6 +606,65 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(get(addr, "/y").starts_with("HTTP/1.1 200 OK"));
+    }
+
+    /// Sends a request and returns the status line, or `None` if no answer came in `wait`.
+    fn status_of(addr: SocketAddr, path: &str, wait: Duration) -> (TcpStream, Option<String>) {
+        let mut s = TcpStream::connect(addr).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap();
+        s.set_read_timeout(Some(wait)).unwrap();
+        let mut line = String::new();
+        let status = BufReader::new(s.try_clone().unwrap())
+            .read_line(&mut line)
+            .ok()
+            .filter(|&n| n > 0)
+            .map(|_| line.trim_end().to_string());
+        (s, status)
+    }
+
+    #[test]
+    fn a_full_queue_answers_429_and_gone_clients_are_seen() {
+        let config = ServerConfig {
+            max_queued: 2,
+            ..Default::default()
+        };
+        let server = Server::bind(0, config).unwrap();
+        let addr = server.local_addr();
+        // Nobody calls recv yet: two requests wait, the third is refused at once.
+        let (first, none) = status_of(addr, "/1", Duration::from_millis(300));
+        assert_eq!(none, None);
+        let (second, none) = status_of(addr, "/2", Duration::from_millis(300));
+        assert_eq!(none, None);
+        assert_eq!(server.queued(), 2);
+        let (_third, refused) = status_of(addr, "/3", Duration::from_secs(10));
+        assert_eq!(refused.as_deref(), Some("HTTP/1.1 429 Too Many Requests"));
+        assert_eq!(server.queued(), 2);
+
+        // The first client gives up; its request is seen as gone, the second's is not.
+        drop(first);
+        std::thread::sleep(Duration::from_millis(100));
+        let gone = server.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(gone.path(), "/1");
+        assert!(gone.client_gone());
+        let waiting = server.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(waiting.path(), "/2");
+        assert!(!waiting.client_gone());
+        assert_eq!(server.queued(), 0);
+        waiting.respond(HttpResponse::json(200, "{}".into()));
+        let mut answer = String::new();
+        let mut second = second;
+        second
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        second.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        // With room again, a new request is queued, not refused.
+        let (_fourth, none) = status_of(addr, "/4", Duration::from_millis(300));
+        assert_eq!(none, None);
+        assert_eq!(
+            server.recv_timeout(Duration::from_secs(5)).unwrap().path(),
+            "/4"
+        );
     }
 
     #[test]

@@ -719,3 +719,41 @@ fn evaluate_through_servers_equals_native_evaluation() {
         "{stderr}"
     );
 }
+
+/// 64 clients at once, each with its own seeded request: every one is answered (the queue
+/// holds them; none is refused) with exactly the completion it gets alone.
+#[test]
+fn sixty_four_concurrent_requests_get_their_sequential_answers() {
+    let root = tempfile::tempdir().unwrap();
+    let model = root.path().join("model");
+    testing::write_tiny_model(&model, demo::ALPHABET, 2, 32, 8).unwrap();
+    let server = start(&model);
+    let addr = addr_of(&server.url);
+    let body = |i: u64| {
+        json!({"prompt": format!("Q: {}+{}\n", i % 7, i % 5), "max_tokens": 12,
+               "temperature": 0.9, "seed": 1000 + i, "return_token_ids": true})
+        .to_string()
+    };
+    let answer = |(status, body): (u16, String)| -> serde_json::Value {
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["choices"].clone()
+    };
+    let sequential: Vec<serde_json::Value> = (0..64)
+        .map(|i| answer(request(&addr, "POST", "/v1/completions", &body(i))))
+        .collect();
+    let concurrent: Vec<serde_json::Value> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..64)
+            .map(|i| {
+                let (addr, body) = (addr.clone(), body(i));
+                scope.spawn(move || request(&addr, "POST", "/v1/completions", &body))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| answer(h.join().unwrap()))
+            .collect()
+    });
+    assert_eq!(sequential, concurrent);
+    assert!(sequential.iter().any(|c| c != &sequential[0]));
+}

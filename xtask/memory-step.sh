@@ -29,81 +29,13 @@ LIMIT_GB=${LIMIT_GB:-12}
 [ -x "$BIN" ] || { echo "no prune binary at $BIN" >&2; exit 1; }
 mkdir -p "$WORK"
 
-python3 - "$WORK" "$LAYERS" "$SEQ_LEN" <<'PY'
-import json, os, random, struct, sys
+PYTHONPATH="$(dirname "$0")/../scripts" python3 - "$WORK" "$LAYERS" "$SEQ_LEN" <<'PY'
+import json, os, random, sys
+
+from random_checkpoint import write_model
 
 work, layers, seq_len = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-v, h, inter, heads, kv = 151936, 1536, 8960, 12, 2
-model = os.path.join(work, f"model-{layers}l")
-os.makedirs(model, exist_ok=True)
-rng = random.Random(0)
-if not os.path.exists(os.path.join(model, "model.safetensors")):
-    block = b"".join(struct.pack("<f", rng.gauss(0.0, 0.02))[2:] for _ in range(1 << 20))
-    one = struct.pack("<f", 1.0)[2:]
-    d = h // heads
-    specs = [("model.embed_tokens.weight", [v, h], False)]
-    for l in range(layers):
-        p = f"model.layers.{l}."
-        specs += [(p + "input_layernorm.weight", [h], True),
-                  (p + "post_attention_layernorm.weight", [h], True)]
-        for name, rows in (("q", h), ("k", kv * d), ("v", kv * d)):
-            specs += [(p + f"self_attn.{name}_proj.weight", [rows, h], False),
-                      (p + f"self_attn.{name}_proj.bias", [rows], False)]
-        specs += [(p + "self_attn.o_proj.weight", [h, h], False),
-                  (p + "mlp.gate_proj.weight", [inter, h], False),
-                  (p + "mlp.up_proj.weight", [inter, h], False),
-                  (p + "mlp.down_proj.weight", [h, inter], False)]
-    specs.append(("model.norm.weight", [h], True))
-    header, offset = {"__metadata__": {"format": "pt"}}, 0
-    for name, dims, _ in specs:
-        n = 2
-        for x in dims:
-            n *= x
-        header[name] = {"dtype": "BF16", "shape": dims, "data_offsets": [offset, offset + n]}
-        offset += n
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    tmp = os.path.join(model, "model.safetensors.tmp")
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text)
-        for name, dims, is_norm in specs:
-            n = 1
-            for x in dims:
-                n *= x
-            if is_norm:
-                f.write(one * n)
-                continue
-            left = 2 * n
-            while left > 0:
-                chunk = block[: min(left, len(block))]
-                f.write(chunk)
-                left -= len(chunk)
-    os.replace(tmp, os.path.join(model, "model.safetensors"))
-config = {
-    "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "vocab_size": v,
-    "hidden_size": h, "intermediate_size": inter, "num_hidden_layers": layers,
-    "num_attention_heads": heads, "num_key_value_heads": kv,
-    "max_position_embeddings": 32768, "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
-    "tie_word_embeddings": True, "hidden_act": "silu", "use_sliding_window": False,
-    "eos_token_id": 0, "torch_dtype": "bfloat16",
-}
-json.dump(config, open(os.path.join(model, "config.json"), "w"), indent=1)
-vocab = {"<|endoftext|>": 0, "<unk>": 1}
-for c in "".join(chr(c) for c in range(32, 127)) + "\n":
-    vocab.setdefault(c, len(vocab))
-special = lambda i, s: {"id": i, "content": s, "single_word": False, "lstrip": False,
-                        "rstrip": False, "normalized": False, "special": True}
-json.dump({
-    "version": "1.0", "truncation": None, "padding": None,
-    "added_tokens": [special(0, "<|endoftext|>"), special(1, "<unk>")],
-    "normalizer": None,
-    "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(?s)."},
-                      "behavior": "Isolated", "invert": False},
-    "post_processor": None, "decoder": {"type": "Fuse"},
-    "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"},
-}, open(os.path.join(model, "tokenizer.json"), "w"))
-json.dump({"eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "add_bos_token": False},
-          open(os.path.join(model, "tokenizer_config.json"), "w"))
+v = write_model(os.path.join(work, f"model-{layers}l"), 151936, 1536, 8960, layers, 12, 2, True)
 
 pool = os.path.join(work, f"pool-{seq_len}")
 os.makedirs(pool, exist_ok=True)

@@ -310,15 +310,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             let tokenizer = Tokenizer::from_dir(dir)
                 .with_context(|| format!("tokenizer of {label:?} from {}", dir.display()))?;
             let http = |url: &String| {
-                let mut http = HttpConfig::new(url);
+                let mut http = HttpConfig::new(url).with_api_key_or_env(args.api_key.clone());
                 http.model = served.clone();
                 http.concurrency = args.concurrency;
                 http.return_token_ids = args.server_token_ids;
-                http.api_key = args.api_key.clone().or_else(|| {
-                    std::env::var("OPENAI_API_KEY")
-                        .ok()
-                        .filter(|k| !k.is_empty())
-                });
                 http.timeout = std::time::Duration::from_secs(args.timeout);
                 http
             };

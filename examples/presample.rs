@@ -347,15 +347,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// The client settings of one server (the same for every server of a pool).
 fn http_config(args: &Args, url: &str) -> HttpConfig {
-    let mut http = HttpConfig::new(url);
+    let mut http = HttpConfig::new(url).with_api_key_or_env(args.api_key.clone());
     http.model = args.server_model.clone();
     http.concurrency = args.concurrency;
     http.return_token_ids = args.server_token_ids;
-    http.api_key = args.api_key.clone().or_else(|| {
-        std::env::var("OPENAI_API_KEY")
-            .ok()
-            .filter(|k| !k.is_empty())
-    });
     http.timeout = std::time::Duration::from_secs(args.timeout);
     if args.grouped {
         http.seed_mode = SeedMode::Grouped;

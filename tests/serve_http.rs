@@ -653,7 +653,7 @@ fn evaluate_through_servers_equals_native_evaluation() {
         .map(|p| json!({"id": p.id, "question": p.question, "gold": p.gold}).to_string())
         .collect();
     std::fs::write(&data, lines.join("\n") + "\n").unwrap();
-    let run = |out: &Path, extra: &[&str]| {
+    let evaluate = |out: &Path, extra: &[&str]| {
         let mut cmd = Command::new(example("evaluate"));
         cmd.arg("--model")
             .arg(format!("m={}", model.display()))
@@ -666,8 +666,9 @@ fn evaluate_through_servers_equals_native_evaluation() {
             .args(["--batch-size", "4"])
             .args(extra)
             .env("RUST_LOG", "warn");
-        support::run_ok(&mut cmd)
+        cmd
     };
+    let run = |out: &Path, extra: &[&str]| support::run_ok(&mut evaluate(out, extra));
     let native = root.path().join("native");
     let served = root.path().join("served");
     let plain = root.path().join("plain");
@@ -700,19 +701,9 @@ fn evaluate_through_servers_equals_native_evaluation() {
     };
     assert_eq!(graded(&native), graded(&plain));
     // The served model's name is part of the fingerprint: another name is refused.
-    let mut cmd = Command::new(example("evaluate"));
-    cmd.arg("--model")
-        .arg(format!("m={}", model.display()))
-        .arg("--data")
-        .arg(&data)
-        .arg("--out")
-        .arg(&plain)
-        .args(["--format", "demo", "--max-new-tokens", "12"])
-        .args(["--samples", "2", "--temperature", "0.9", "--seed", "3"])
-        .args(["--batch-size", "4", "--server-model", "other"])
-        .args(&urls)
-        .env("RUST_LOG", "warn");
-    let out = cmd.output().unwrap();
+    let out = evaluate(&plain, &[&urls[..], &["--server-model", "other"]].concat())
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && stderr.contains("server_model"),

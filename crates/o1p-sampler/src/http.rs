@@ -80,6 +80,23 @@ impl HttpConfig {
             return_token_ids: false,
         }
     }
+
+    /// Sets the bearer token: `key` when given, else `$OPENAI_API_KEY` when set and not
+    /// empty (the convention of OpenAI's own clients), else none.
+    ///
+    /// ```
+    /// use o1p_sampler::HttpConfig;
+    /// let c = HttpConfig::new("http://h:8000").with_api_key_or_env(Some("k".into()));
+    /// assert_eq!(c.api_key.as_deref(), Some("k"));
+    /// ```
+    pub fn with_api_key_or_env(mut self, key: Option<String>) -> Self {
+        self.api_key = key.or_else(|| {
+            std::env::var("OPENAI_API_KEY")
+                .ok()
+                .filter(|k| !k.is_empty())
+        });
+        self
+    }
 }
 
 /// A [`Generator`] backed by an OpenAI-compatible completions server.

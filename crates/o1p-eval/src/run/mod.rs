@@ -81,8 +81,8 @@ use o1p_model::{CausalLm, ModelConfig, Precision, Pretrained, Tokenizer};
 use o1p_reward::{GradeOptions, grade_sample};
 use o1p_sampler::presample::SkippedProblem;
 use o1p_sampler::{
-    FinishReason, Generated, Generator, LengthLimits, NativeGenerator, Prompt, Request,
-    SamplingParams,
+    FinishReason, GenerateError, Generated, Generator, LengthLimits, NativeGenerator, Prompt,
+    Request, SamplingParams,
 };
 use serde::{Deserialize, Serialize};
 
@@ -947,12 +947,15 @@ pub fn evaluate_benchmark(
                 .collect();
             let completions = generator.generate(&requests, &params)?;
             if completions.len() != batch.len() || completions.iter().any(|c| c.len() != 1) {
-                return Err(EvalError::InvalidConfig(format!(
-                    "{} returned {} answers for {} requests of one response each",
-                    generator.describe(),
-                    completions.iter().map(Vec::len).sum::<usize>(),
-                    batch.len()
-                )));
+                return Err(GenerateError::Schema {
+                    url: generator.describe(),
+                    problem: format!(
+                        "{} answers for {} requests of one response each",
+                        completions.iter().map(Vec::len).sum::<usize>(),
+                        batch.len()
+                    ),
+                }
+                .into());
             }
             let mut tokens = 0;
             for (&(p, s), mut completion) in batch.iter().zip(completions) {

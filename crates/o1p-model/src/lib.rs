@@ -8,6 +8,8 @@
 //!   dequantised onto the same decoder; [`load_pretrained`] takes a `.gguf` path too.
 //! - [`Tokenizer`]: `tokenizer.json` plus the special tokens and chat template of
 //!   `tokenizer_config.json` and the eos ids of `generation_config.json`.
+//! - [`lora`]: LoRA adapters on Burn's reparameterization, in PEFT's file layout
+//!   ([`LoraConfig`]).
 //! - [`Pretrained`]: a model directory or `.gguf` file opened once (model, config,
 //!   tokenizer, stop ids).
 //! - [`Backend`]: the only place that names Burn backends (flex, wgpu, tch).
@@ -32,6 +34,7 @@ mod decoder;
 mod device;
 mod error;
 pub mod gguf;
+pub mod lora;
 mod precision;
 mod pretrained;
 mod rope;
@@ -49,6 +52,7 @@ pub use decoder::{
 };
 pub use device::Backend;
 pub use error::{ModelError, Result};
+pub use lora::LoraConfig;
 pub use precision::Precision;
 pub use pretrained::Pretrained;
 pub use rope::RopeFrequencies;

@@ -417,7 +417,7 @@ pub fn param_id_of(name: &str) -> u64 {
 }
 
 /// Transposes a rank-2 tensor's data on the host, whatever its element width.
-fn transpose_data(data: TensorData) -> TensorData {
+pub(crate) fn transpose_data(data: TensorData) -> TensorData {
     let [rows, cols] = [data.shape()[0], data.shape()[1]];
     let dtype = data.dtype();
     let width = dtype.size();
@@ -494,33 +494,7 @@ pub fn save_pretrained(
         .next()
         .map(|t| t.dtype())
         .unwrap_or(DType::F32);
-    let views = tensors
-        .iter()
-        .map(|(name, data)| {
-            let view = safetensors::tensor::TensorView::new(
-                st_dtype(data.dtype()),
-                data.shape().to_vec(),
-                data.as_bytes(),
-            )
-            .map_err(|e| ModelError::Safetensors {
-                path: dir.join("model.safetensors"),
-                problem: format!("{name}: {e}"),
-            })?;
-            Ok((name.clone(), view))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-    // Streamed from the host copies into the file: serialising into one buffer first held a
-    // second copy of every weight (the peak of a whole training run at the 1.5B width).
-    let path = dir.join("model.safetensors");
-    write_atomic_with(&path, |tmp| {
-        safetensors::serialize_to_file(views, Some(metadata), tmp).map_err(|e| {
-            ModelError::Safetensors {
-                path: path.clone(),
-                problem: e.to_string(),
-            }
-        })
-    })?;
+    write_safetensors(&dir.join("model.safetensors"), &tensors)?;
 
     let config_json = config.to_hf_json(hf_dtype_name(dtype));
     write_atomic(&dir.join("config.json"), &pretty(&config_json))?;
@@ -542,6 +516,37 @@ pub fn save_pretrained(
         &pretty(&Value::Object(generation)),
     )?;
     Ok(())
+}
+
+/// Writes `tensors` to the safetensors file `path` (metadata `{"format": "pt"}`, as PyTorch
+/// writes it), atomically.
+pub(crate) fn write_safetensors(path: &Path, tensors: &BTreeMap<String, TensorData>) -> Result<()> {
+    let views = tensors
+        .iter()
+        .map(|(name, data)| {
+            let view = safetensors::tensor::TensorView::new(
+                st_dtype(data.dtype()),
+                data.shape().to_vec(),
+                data.as_bytes(),
+            )
+            .map_err(|e| ModelError::Safetensors {
+                path: path.to_path_buf(),
+                problem: format!("{name}: {e}"),
+            })?;
+            Ok((name.clone(), view))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    // Streamed from the host copies into the file: serialising into one buffer first held a
+    // second copy of every weight (the peak of a whole training run at the 1.5B width).
+    write_atomic_with(path, |tmp| {
+        safetensors::serialize_to_file(views, Some(metadata), tmp).map_err(|e| {
+            ModelError::Safetensors {
+                path: path.to_path_buf(),
+                problem: e.to_string(),
+            }
+        })
+    })
 }
 
 fn pretty(v: &Value) -> Vec<u8> {

@@ -97,5 +97,11 @@ fn run_cli(args: Args) -> anyhow::Result<()> {
     let report = run(&config, true)?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     eprintln!("model written to {}", config.out.join("model").display());
+    if config.lora.is_some() {
+        eprintln!(
+            "LoRA adapter (PEFT layout) written to {}",
+            config.out.join(o1_pruner::trainer::ADAPTER_DIR).display()
+        );
+    }
     Ok(())
 }

@@ -32,6 +32,26 @@
 //! [`o1p_reward::RewardSpec`]. [`crate::run_with_reward`] trains with a reward of your own
 //! instead.
 //!
+//! # LoRA (`[lora]`)
+//!
+//! A `[lora]` table turns LoRA on: every weight of the model is frozen and a trainable
+//! low-rank pair is attached to the listed linear layers (Burn's `LoraAdapter`, see
+//! [`o1p_model::lora`]). The run then writes the adapter in PEFT's layout to `<out>/adapter/`
+//! (loadable by `peft.PeftModel.from_pretrained` and vLLM's LoRA support) beside the merged
+//! model in `<out>/model/`; checkpoints hold only the adapter and its optimizer state.
+//!
+//! ```toml
+//! [lora]
+//! rank = 16                # PEFT's r (default 8)
+//! alpha = 32.0             # update scaled by alpha / rank (default 16)
+//! dropout = 0.0            # only 0: the adapter is merged into the weight it adapts
+//! targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+//! layers = [24, 25, 26, 27]  # optional: only these decoder layers (default: all)
+//! ```
+//!
+//! It excludes `optim.trainable_last_layers` (use `layers`). LoRA's learning rates are
+//! typically 1e-5 to 1e-4, far above the full-tuning presets' 2e-7.
+//!
 //! `[loss] dual_clip = c` (off by default) bounds the objective of a negative-advantage sample
 //! at `c * A` (dual-clip PPO), so a ratio far above `1 + eps` stops pushing it down.
 //!
@@ -56,6 +76,7 @@
 use std::path::{Path, PathBuf};
 
 use o1p_data::Format;
+use o1p_model::LoraConfig;
 use o1p_reward::Normalization;
 use serde::{Deserialize, Serialize};
 
@@ -277,6 +298,10 @@ pub struct TrainConfig {
     /// On-policy rounds (used when `mode = "on_policy"`).
     #[serde(default)]
     pub on_policy: OnPolicyConfig,
+    /// LoRA instead of full or freeze tuning: present, it freezes every weight and trains
+    /// adapters on the listed modules (see the module docs). Absent, the run trains as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lora: Option<LoraConfig>,
 }
 
 fn flex() -> String {
@@ -377,6 +402,7 @@ impl TrainConfig {
             optim: OptimConfig::default(),
             mode: TrainMode::OffPolicy,
             on_policy: OnPolicyConfig::default(),
+            lora: None,
         };
         let config = match name {
             "marco-o1-7b" => TrainConfig {
@@ -508,6 +534,16 @@ impl TrainConfig {
                 self.dtype,
                 self.optim.lr
             );
+        }
+        if let Some(lora) = &self.lora {
+            if let Err(problem) = lora.check(None) {
+                return bad(format!("lora.{problem}"));
+            }
+            if self.optim.trainable_last_layers.is_some() {
+                return bad(
+                    "[lora] and optim.trainable_last_layers are two ways to choose what trains; keep one (lora.layers adapts chosen layers only)".into(),
+                );
+            }
         }
         if self.mode == TrainMode::OnPolicy {
             let p = &self.on_policy;

@@ -65,9 +65,9 @@ use crate::loss::PolicyLossConfig;
 use crate::pool::to_pool_samples;
 use crate::schedule::lr_at;
 use crate::train::{
-    MetricsFile, Objective, TrainReport, TrainSettings, cached_reference, freeze_layers,
-    load_checkpoint_state, mean_std, new_optimizer, optimizer_step, precomputed_reference,
-    progress_bar, restore, save_checkpoint,
+    MetricsFile, Objective, TrainReport, TrainSettings, cached_reference, load_checkpoint_state,
+    mean_std, new_optimizer, optimizer_step, precomputed_reference, progress_bar, restore,
+    save_checkpoint, trainable,
 };
 
 /// A problem of the on-policy rounds: its prompt exactly as pre-sampling rendered it, its gold
@@ -257,28 +257,32 @@ pub fn train_on_policy(
 
     // --- model, optimizer, and resumption.
     let mut optim = new_optimizer(o);
-    let mut model = freeze_layers(model, o.trainable_last_layers);
     let mut state = RoundState {
         round: 0,
         round_step: 0,
         step: 0,
         fingerprint,
     };
-    if let Some((saved, dir)) = load_checkpoint_state::<RoundState>(run_dir)? {
-        if saved.fingerprint != fingerprint {
-            return Err(TrainError::Config {
-                path: dir.join("state.json"),
-                problem: "the checkpoint belongs to a different run (problems, sampling, reward or optimisation changed); use a new --out".into(),
-            });
+    let mut model = match load_checkpoint_state::<RoundState>(run_dir)? {
+        Some((saved, dir)) => {
+            if saved.fingerprint != fingerprint {
+                return Err(TrainError::Config {
+                    path: dir.join("state.json"),
+                    problem: "the checkpoint belongs to a different run (problems, sampling, reward or optimisation changed); use a new --out".into(),
+                });
+            }
+            let restored;
+            (restored, optim) = restore(&dir, model, model_config, settings, &device)?;
+            state = saved;
+            tracing::info!(
+                round = state.round,
+                step = state.step,
+                "resuming on-policy run from checkpoint"
+            );
+            restored
         }
-        (model, optim) = restore(&dir, model_config, o, &device, settings.dtype)?;
-        state = saved;
-        tracing::info!(
-            round = state.round,
-            step = state.step,
-            "resuming on-policy run from checkpoint"
-        );
-    }
+        None => trainable(model, settings)?,
+    };
     remove_stale_rounds(run_dir, state.round)?;
     let mut metrics = MetricsFile::open(run_dir, state.step, Some(state.round))?;
     let bar = progress_bar(settings.progress, total_steps, state.step);
@@ -416,7 +420,14 @@ pub fn train_on_policy(
                 && settings.checkpoint_every > 0
                 && state.step.is_multiple_of(settings.checkpoint_every)
             {
-                save_checkpoint(&model, model_config, &optim, &state, run_dir)?;
+                save_checkpoint(
+                    &model,
+                    model_config,
+                    &optim,
+                    &state,
+                    settings.lora.as_ref(),
+                    run_dir,
+                )?;
             }
         }
         if state.round_step < round_steps {
@@ -444,7 +455,14 @@ pub fn train_on_policy(
         metrics.write(&line)?;
         state.round = round + 1;
         state.round_step = 0;
-        save_checkpoint(&model, model_config, &optim, &state, run_dir)?;
+        save_checkpoint(
+            &model,
+            model_config,
+            &optim,
+            &state,
+            settings.lora.as_ref(),
+            run_dir,
+        )?;
         report.rounds = state.round;
     }
     if let Some(bar) = bar {
@@ -497,8 +515,13 @@ fn sample_round(
         fingerprint: Default::default(),
         shard: None,
     };
-    let mut generator =
-        NativeGenerator::new(model.valid(), Some(tokenizer.clone()), spec.decode_batch);
+    // LoRA adapters merged once for the round: decoding with them attached would multiply
+    // every adapter pair again for every token.
+    let mut generator = NativeGenerator::new(
+        model.valid().materialize(),
+        Some(tokenizer.clone()),
+        spec.decode_batch,
+    );
     if generator.stop_ids().is_empty() {
         generator = generator.with_stop_ids(model_config.eos_token_ids.clone());
     }

@@ -1,6 +1,8 @@
 //! A whole run from a [`TrainConfig`]: load the model and the pool, build the method's training
-//! set (off-policy) or run the on-policy rounds, train, and export the result in Hugging Face layout (`<out>/model`) with the tokenizer
-//! files copied beside it, so the sampler, the evaluator and transformers all load it.
+//! set (off-policy) or run the on-policy rounds, train, and export the result in Hugging Face
+//! layout (`<out>/model`) with the tokenizer files copied beside it, so the sampler, the
+//! evaluator and transformers all load it. A LoRA run also writes its adapter in PEFT's layout
+//! (`<out>/adapter`); `<out>/model` then holds the adapter merged into the base weights.
 //!
 //! Before anything is written, the run's [`fingerprint`] (every setting of the config, the
 //! model's cheap hash, the pool's content, on-policy the problems file's content) is checked
@@ -34,7 +36,7 @@ const TOKENIZER_FILES: [&str; 3] = [
 ];
 
 /// The files and directories a run writes into its `out` directory.
-pub const RUN_OUTPUTS: [&str; 11] = [
+pub const RUN_OUTPUTS: [&str; 12] = [
     FINGERPRINT_FILE,
     "run.toml",
     "metrics.jsonl",
@@ -46,7 +48,11 @@ pub const RUN_OUTPUTS: [&str; 11] = [
     "checkpoint.old",
     "model",
     "rounds",
+    ADAPTER_DIR,
 ];
+
+/// Where a LoRA run writes its adapter, in PEFT's layout (its merged model goes to `model`).
+pub const ADAPTER_DIR: &str = "adapter";
 
 /// Every training example's reward, advantage and reward terms, one JSON object a line
 /// (off-policy O1-Pruner runs; on-policy rounds write one per round in `rounds/NNNN/`).
@@ -203,6 +209,7 @@ fn run_scored(
         dtype,
         progress,
         stop_after: None,
+        lora: config.lora.clone(),
     };
     let (trained, report) = match config.mode {
         TrainMode::OffPolicy => {
@@ -277,6 +284,14 @@ fn run_scored(
         &config.model,
         &config.out.join("model"),
     )?;
+    if let Some(spec) = &config.lora {
+        o1p_model::lora::save_adapter(
+            &trained,
+            spec,
+            &config.model.display().to_string(),
+            config.out.join(ADAPTER_DIR),
+        )?;
+    }
     o1p_data::write_json_atomic(config.out.join("train_report.json"), &report)?;
     Ok(report)
 }

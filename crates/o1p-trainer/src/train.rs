@@ -9,7 +9,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{DType, Device};
-use o1p_model::{CausalLm, ModelConfig, weights};
+use o1p_model::{CausalLm, LoraConfig, ModelConfig, lora, weights};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -67,6 +67,8 @@ pub struct TrainSettings {
     pub progress: bool,
     /// Stop after this many steps (for tests of resumption); `None` runs to the end.
     pub stop_after: Option<usize>,
+    /// Train LoRA adapters on the frozen model instead of (some of) its weights.
+    pub lora: Option<LoraConfig>,
 }
 
 impl Default for TrainSettings {
@@ -81,6 +83,7 @@ impl Default for TrainSettings {
             dtype: DType::F32,
             progress: false,
             stop_after: None,
+            lora: None,
         }
     }
 }
@@ -216,7 +219,6 @@ pub fn train(
     // --- model, optimizer, and resumption.
     let mut optim = new_optimizer(o);
     let checkpoint_dir = run_dir.join("checkpoint");
-    let mut model = freeze_layers(model, o.trainable_last_layers);
     let mut start = 0;
     let state = CheckpointState {
         step: 0,
@@ -225,17 +227,22 @@ pub fn train(
         order: order.clone(),
         examples: examples.len(),
     };
-    if let Some((saved, dir)) = load_checkpoint_state::<CheckpointState>(run_dir)? {
-        if saved.order != state.order || saved.examples != state.examples {
-            return Err(TrainError::Config {
-                path: dir.join("state.json"),
-                problem: "the checkpoint belongs to a different run (data or seed changed); use a new --out".into(),
-            });
+    let mut model = match load_checkpoint_state::<CheckpointState>(run_dir)? {
+        Some((saved, dir)) => {
+            if saved.order != state.order || saved.examples != state.examples {
+                return Err(TrainError::Config {
+                    path: dir.join("state.json"),
+                    problem: "the checkpoint belongs to a different run (data or seed changed); use a new --out".into(),
+                });
+            }
+            let restored;
+            (restored, optim) = restore(&dir, model, model_config, settings, &device)?;
+            start = saved.step;
+            tracing::info!(step = start, "resuming from checkpoint");
+            restored
         }
-        (model, optim) = restore(&dir, model_config, o, &device, settings.dtype)?;
-        start = saved.step;
-        tracing::info!(step = start, "resuming from checkpoint");
-    }
+        None => trainable(model, settings)?,
+    };
     let mut metrics = MetricsFile::open(run_dir, start, None)?;
 
     let bar = progress_bar(settings.progress, total_steps, start);
@@ -303,6 +310,7 @@ pub fn train(
                     step: step + 1,
                     ..state.clone()
                 },
+                settings.lora.as_ref(),
                 run_dir,
             )?;
         }
@@ -329,17 +337,35 @@ pub(crate) fn new_optimizer(o: &OptimConfig) -> ModuleOptimizer {
         .init()
 }
 
-/// Reloads the model and the optimizer state of the checkpoint in `dir`.
+/// The model as training starts from `initial`: with LoRA, the frozen model carrying new
+/// adapters (seeded by the run's seed); otherwise all of it, or only its last
+/// `trainable_last_layers` layers, trainable.
+pub(crate) fn trainable(initial: CausalLm, settings: &TrainSettings) -> Result<CausalLm> {
+    Ok(match &settings.lora {
+        Some(spec) => lora::attach_new(initial, spec, settings.seed)?,
+        None => freeze_layers(initial, settings.optim.trainable_last_layers),
+    })
+}
+
+/// Reloads the model and the optimizer state of the checkpoint in `dir`: with LoRA, the
+/// checkpoint's adapter attached to `initial`; otherwise its full model.
 pub(crate) fn restore(
     dir: &Path,
+    initial: CausalLm,
     model_config: &ModelConfig,
-    o: &OptimConfig,
+    settings: &TrainSettings,
     device: &Device,
-    dtype: DType,
 ) -> Result<(CausalLm, ModuleOptimizer)> {
-    let mut source = weights::Checkpoint::open(dir.join("model"))?;
-    let reloaded = weights::build_model(model_config, &mut source, device, dtype)?;
-    let model = freeze_layers(reloaded, o.trainable_last_layers);
+    let o = &settings.optim;
+    let model = if settings.lora.is_some() {
+        lora::load_adapter(initial, dir.join("adapter"))?.0
+    } else {
+        // Dropped first: the checkpoint's weights replace the initial ones.
+        drop(initial);
+        let mut source = weights::Checkpoint::open(dir.join("model"))?;
+        let reloaded = weights::build_model(model_config, &mut source, device, settings.dtype)?;
+        freeze_layers(reloaded, o.trainable_last_layers)
+    };
     let path = dir.join("optimizer.bpk");
     let bytes = std::fs::read(&path).map_err(io(&path))?;
     let optim = new_optimizer(o)
@@ -661,12 +687,15 @@ pub(crate) fn remove_stale_temporaries(run_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes model, optimizer state and `state` (as `state.json`) to `run_dir/checkpoint`.
+/// Writes model, optimizer state and `state` (as `state.json`) to `run_dir/checkpoint`. With
+/// `lora`, only the adapter is written (`adapter/`, PEFT layout): the frozen weights are the
+/// run's input model.
 pub(crate) fn save_checkpoint<S: Serialize>(
     model: &CausalLm,
     config: &ModelConfig,
     optim: &ModuleOptimizer,
     state: &S,
+    lora: Option<&LoraConfig>,
     run_dir: &Path,
 ) -> Result<()> {
     // Written to checkpoint.tmp, then swapped in by renames: a crash at any point leaves either
@@ -675,7 +704,10 @@ pub(crate) fn save_checkpoint<S: Serialize>(
     let current = run_dir.join("checkpoint");
     let old = run_dir.join("checkpoint.old");
     let _ = std::fs::remove_dir_all(&tmp);
-    weights::save_pretrained(model, config, tmp.join("model"))?;
+    match lora {
+        Some(spec) => lora::save_adapter(model, spec, "", tmp.join("adapter"))?,
+        None => weights::save_pretrained(model, config, tmp.join("model"))?,
+    }
     let bytes = optim.into_bytes().map_err(|e| TrainError::OptimizerState {
         path: tmp.join("optimizer.bpk"),
         problem: format!("{e:?}"),

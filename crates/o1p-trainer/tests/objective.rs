@@ -2,7 +2,7 @@
 
 use burn::module::Module;
 use burn::tensor::{DType, Device, GradientCheckpointingStrategy, Tensor};
-use o1p_model::{Backend, CausalLm, ModelConfig, weights};
+use o1p_model::{Backend, CausalLm, LoraConfig, ModelConfig, lora, weights};
 use o1p_trainer::loss::{
     Aggregation, PolicyLossConfig, RatioMode, StepTotals, dpo_loss, policy_loss, sft_loss, tensor2,
 };
@@ -861,4 +861,118 @@ fn the_run_config_key_selects_gradient_checkpointing() {
     assert_eq!(fields(&default), fields(&on));
     // ... while a setting that decides the result does change it.
     assert_ne!(fields(&default), fields(&toml("seed = 7")));
+}
+
+/// Every parameter's stored value by parameter id (a LoRA base without its adapter's update,
+/// the adapter's factors as parameters of their own).
+fn stored_values(model: &CausalLm) -> std::collections::BTreeMap<String, Vec<f32>> {
+    use burn::module::{ModuleVisitor, Param};
+    struct Collect(std::collections::BTreeMap<String, Vec<f32>>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let values = param
+                .base()
+                .into_data()
+                .convert_dtype(DType::F32)
+                .try_into_vec::<f32>()
+                .unwrap();
+            self.0.insert(param.id.to_string(), values);
+        }
+    }
+    let mut collect = Collect(Default::default());
+    model.visit(&mut collect);
+    collect.0
+}
+
+#[test]
+fn lora_trains_only_its_adapters_and_resumes_to_the_same_adapter() {
+    let device = dev().autodiff();
+    let many: Vec<TrainExample> = (0..4).flat_map(|_| examples()).collect();
+    let mut s = settings(2, 10_000, None);
+    s.checkpoint_every = 3;
+    s.lora = Some(LoraConfig {
+        rank: 2,
+        alpha: 4.0,
+        layers: Some(vec![1]),
+        ..LoraConfig::default()
+    });
+    let (model, config) = tiny_model(&device);
+    let before = stored_values(&model);
+    let first = &examples()[0];
+    let logprob_before = seq_logprob(&model.valid(), first);
+    let (straight, _) = train(
+        model,
+        &config,
+        many.clone(),
+        Objective::Policy(PolicyLossConfig::default()),
+        &s,
+        &tmp("lora-straight"),
+    )
+    .unwrap();
+    let after = stored_values(&straight);
+    for (id, values) in &before {
+        assert_eq!(
+            &after[id], values,
+            "parameter {id} of the base model changed"
+        );
+    }
+    assert_eq!(
+        after.len(),
+        before.len() + 2 * 7,
+        "one pair per module of layer 1"
+    );
+    let adapter = lora::adapter_tensors(&straight);
+    assert!(
+        adapter
+            .iter()
+            .filter(|(name, _)| name.contains("lora_B"))
+            .all(|(_, b)| b.iter::<f32>().any(|x| x != 0.0)),
+        "every B left zero"
+    );
+    assert!(seq_logprob(&straight.valid(), first) > logprob_before + 1e-3);
+
+    // Killed after step 4 (checkpoint at 3), rerun: the same adapter as the straight run.
+    let dir = tmp("lora-resumed");
+    let (model, _) = tiny_model(&device);
+    let mut interrupted = s.clone();
+    interrupted.stop_after = Some(4);
+    train(
+        model,
+        &config,
+        many.clone(),
+        Objective::Policy(PolicyLossConfig::default()),
+        &interrupted,
+        &dir,
+    )
+    .unwrap();
+    let checkpoint = dir.join("checkpoint");
+    assert!(
+        checkpoint
+            .join("adapter")
+            .join(lora::ADAPTER_WEIGHTS_FILE)
+            .is_file()
+    );
+    assert!(
+        !checkpoint.join("model").exists(),
+        "a LoRA checkpoint holds the adapter only"
+    );
+    let (model, _) = tiny_model(&device);
+    let (resumed, report) = train(
+        model,
+        &config,
+        many,
+        Objective::Policy(PolicyLossConfig::default()),
+        &s,
+        &dir,
+    )
+    .unwrap();
+    assert_eq!(report.resumed_from, 3);
+    for ((name, a), (_, b)) in adapter.iter().zip(&lora::adapter_tensors(&resumed)) {
+        let d = a
+            .iter::<f32>()
+            .zip(b.iter::<f32>())
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(d < 1e-6, "{name}: {d}");
+    }
 }

@@ -505,3 +505,106 @@ fn a_rerun_with_other_settings_or_pool_is_refused_untouched() {
             .contains("lr = 0.002")
     );
 }
+
+/// A `[lora]` table trains adapters on-policy (sampling from the merged policy each round)
+/// and the run writes them in PEFT's layout beside the merged model: the base model with the
+/// written adapter attached and the merged export give the same logits.
+#[test]
+fn a_lora_run_writes_a_peft_adapter_and_the_merged_model() {
+    let f = fixture("lora");
+    let out = tmp("lora-run");
+    let text = format!(
+        r#"
+model = {model:?}
+samples = {pool:?}
+out = {out:?}
+mode = "on_policy"
+checkpoint_every = 1
+
+[on_policy]
+problems = {problems:?}
+rounds = 2
+samples_per_round = 2
+decode_batch = 8
+
+[optim]
+lr = 5e-2
+batch_size = 4
+max_seq_len = 64
+
+[lora]
+rank = 2
+alpha = 4.0
+targets = ["q_proj", "v_proj", "down_proj"]
+"#,
+        model = f.model_dir,
+        pool = f.pool_dir,
+        out = out,
+        problems = f.problems_file,
+    );
+    let config = TrainConfig::from_toml(&text, "run.toml").unwrap();
+    let report = o1p_trainer::run(&config, false).unwrap();
+    assert_eq!((report.rounds, report.steps), (2, 4));
+    let run_toml = std::fs::read_to_string(out.join("run.toml")).unwrap();
+    assert!(run_toml.contains("[lora]"), "{run_toml}");
+
+    let device = Backend::Flex.device().unwrap();
+    let (base, _) = load_pretrained(&f.model_dir, &device, DType::F32).unwrap();
+    let (adapted, spec) = o1p_model::lora::load_adapter(base.clone(), out.join("adapter")).unwrap();
+    assert_eq!(Some(&spec), config.lora.as_ref());
+    let peft: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            out.join("adapter")
+                .join(o1p_model::lora::ADAPTER_CONFIG_FILE),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(peft["peft_type"], "LORA");
+    assert_eq!(
+        peft["base_model_name_or_path"],
+        f.model_dir.display().to_string()
+    );
+    let (merged, _) = load_pretrained(out.join("model"), &device, DType::F32).unwrap();
+    let logits = |m: &CausalLm| {
+        let ids = burn::tensor::Tensor::<2, burn::tensor::Int>::from_data(
+            burn::tensor::TensorData::new(vec![1i64, 2, 3, 0, 1], [1, 5]),
+            &device,
+        );
+        m.forward(ids, None, None, None)
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap()
+    };
+    let (a, b, c) = (logits(&adapted), logits(&merged), logits(&base));
+    let gap = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
+    let moved = a
+        .iter()
+        .zip(&c)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
+    assert!(gap < 1e-5, "merged export vs adapter: {gap}");
+    assert!(moved > 1e-3, "training moved the adapter: {moved}");
+
+    // LoRA and freeze-tuning choose what trains in two ways: one of them.
+    let both = format!("{text}\n").replace(
+        "max_seq_len = 64",
+        "max_seq_len = 64\ntrainable_last_layers = 1",
+    );
+    let err = TrainConfig::from_toml(&both, "run.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("trainable_last_layers") && err.contains("[lora]"),
+        "{err}"
+    );
+    let bad = text.replace("rank = 2", "rank = 0");
+    let err = TrainConfig::from_toml(&bad, "run.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("lora.rank"), "{err}");
+}

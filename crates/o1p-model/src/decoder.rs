@@ -53,6 +53,31 @@ impl RmsNorm {
     }
 }
 
+/// `x W + b` of a linear layer. With a LoRA adapter attached (see [`crate::lora`]) it is
+/// `x W + scale * (x A) B + b`: Burn's `Param::val` would compose the dense `W + scale A B` on
+/// every call, and autodiff would keep that matrix for the backward pass, a second copy of
+/// every adapted weight (measured: +1.2 GB in one step at the 1.5B width with 4 layers).
+fn project(linear: &Linear, x: Tensor<3>) -> Tensor<3> {
+    let Some(adapter) = linear.weight.adapter() else {
+        return linear.forward(x);
+    };
+    let base = burn::tensor::module::linear(
+        x.clone(),
+        linear.weight.base(),
+        linear.bias.as_ref().map(|b| b.val()),
+    );
+    // Under mixed precision the factors are f32 masters among 16-bit activations.
+    let dtype = x.dtype();
+    let factor = |p: &burn::module::Param<Tensor<2>>| {
+        let t = p.val();
+        if t.dtype() == dtype { t } else { t.cast(dtype) }
+    };
+    let low_rank = x
+        .matmul(factor(&adapter.a).unsqueeze())
+        .matmul(factor(&adapter.b).unsqueeze());
+    base + low_rank.mul_scalar(adapter.scale)
+}
+
 /// The SwiGLU feed-forward block.
 #[derive(Module, Debug)]
 pub struct Mlp {
@@ -68,8 +93,8 @@ impl Mlp {
     /// # Shapes
     /// - x: `[batch, seq, hidden]` -> `[batch, seq, hidden]`
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let gate = silu(self.gate_proj.forward(x.clone()));
-        self.down_proj.forward(gate * self.up_proj.forward(x))
+        let gate = silu(project(&self.gate_proj, x.clone()));
+        project(&self.down_proj, gate * project(&self.up_proj, x))
     }
 }
 
@@ -108,19 +133,13 @@ impl Attention {
     ) -> Tensor<3> {
         let [b, t, _] = x.dims();
         let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
-        let q = self
-            .q_proj
-            .forward(x.clone())
+        let q = project(&self.q_proj, x.clone())
             .reshape([b, t, h, d])
             .swap_dims(1, 2);
-        let k = self
-            .k_proj
-            .forward(x.clone())
+        let k = project(&self.k_proj, x.clone())
             .reshape([b, t, kvh, d])
             .swap_dims(1, 2);
-        let v = self
-            .v_proj
-            .forward(x)
+        let v = project(&self.v_proj, x)
             .reshape([b, t, kvh, d])
             .swap_dims(1, 2);
         let q = apply_rotary(q, cos, sin); // [b, h, t, d]
@@ -144,7 +163,7 @@ impl Attention {
         let probs = softmax(scores, 3).reshape([b, kvh, groups * t, tk]);
         let out = probs.matmul(v).reshape([b, h, t, d]); // [b, h, t, d]
         let out = out.swap_dims(1, 2).reshape([b, t, h * d]);
-        self.o_proj.forward(out)
+        project(&self.o_proj, out)
     }
 }
 

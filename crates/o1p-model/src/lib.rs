@@ -10,6 +10,7 @@
 //!   `tokenizer_config.json` and the eos ids of `generation_config.json`.
 //! - [`lora`]: LoRA adapters on Burn's reparameterization, in PEFT's file layout
 //!   ([`LoraConfig`]).
+//! - [`mixed`]: mixed-precision training (16-bit compute, f32 masters of trainable parameters).
 //! - [`Pretrained`]: a model directory or `.gguf` file opened once (model, config,
 //!   tokenizer, stop ids).
 //! - [`Backend`]: the only place that names Burn backends (flex, wgpu, tch).
@@ -35,6 +36,7 @@ mod device;
 mod error;
 pub mod gguf;
 pub mod lora;
+pub mod mixed;
 mod precision;
 mod pretrained;
 mod rope;

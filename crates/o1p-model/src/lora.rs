@@ -173,7 +173,71 @@ pub fn attach_new(model: CausalLm, config: &LoraConfig, seed: u64) -> Result<Cau
 /// reproduce (DoRA, rsLoRA, per-module ranks, trained biases or extra modules) is an error
 /// naming the key; so is a missing, misshapen or unexpected tensor, naming it.
 pub fn load_adapter(model: CausalLm, dir: impl AsRef<Path>) -> Result<(CausalLm, LoraConfig)> {
+    let (config, mut file) = open_adapter(dir.as_ref())?;
+    check(&config, &model, &dir.as_ref().join(ADAPTER_CONFIG_FILE))?;
+    let mut factors = HashMap::new();
+    for (module, linear) in adapted_linears(&model, &config) {
+        let [d_in, d_out] = linear.weight.dims();
+        factors.insert(
+            module.clone(),
+            read_pair(&mut file, &module, config.rank, d_in, d_out)?,
+        );
+    }
+    refuse_extra(&file, &factors, &dir.as_ref().join(ADAPTER_WEIGHTS_FILE))?;
+    Ok((attach(model, &config, factors)?, config))
+}
+
+/// Replaces the factors of the adapters `model` already carries (from [`attach_new`]) with
+/// those of the PEFT adapter in `dir`, each in the dtype of the factor it replaces: how a
+/// training checkpoint is resumed without attaching anything twice. The directory must hold
+/// exactly the model's adapters.
+pub fn load_factors(model: CausalLm, dir: impl AsRef<Path>) -> Result<CausalLm> {
     let dir = dir.as_ref();
+    let (config, mut file) = open_adapter(dir)?;
+    let mut factors = HashMap::new();
+    let mut by_id = HashMap::new();
+    for (module, linear) in linears(&model) {
+        let Some(adapter) = linear.weight.adapter() else {
+            continue;
+        };
+        let [d_in, rank] = adapter.a.dims();
+        let [_, d_out] = adapter.b.dims();
+        if rank != config.rank {
+            return Err(ModelError::Config {
+                path: dir.join(ADAPTER_CONFIG_FILE),
+                field: "r".into(),
+                problem: format!("{}, but the model's adapters have rank {rank}", config.rank),
+            });
+        }
+        let (a, b) = read_pair(&mut file, &module, rank, d_in, d_out)?;
+        by_id.insert(adapter.a.id, transpose_data(a.clone()));
+        by_id.insert(adapter.b.id, transpose_data(b.clone()));
+        factors.insert(module, (a, b));
+    }
+    refuse_extra(&file, &factors, &dir.join(ADAPTER_WEIGHTS_FILE))?;
+
+    struct Replace(HashMap<ParamId, TensorData>);
+    impl burn::module::ModuleMapper for Replace {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let Some(data) = self.0.remove(&param.id) else {
+                return param;
+            };
+            // A tensor made from data is an untracked leaf: the factor's autodiff flag is
+            // set again, or it would silently stop training.
+            let trains = param.is_require_grad();
+            param
+                .map(|old| {
+                    let data = data.convert_dtype(old.dtype());
+                    Tensor::from_data(data, (&old.device(), old.dtype()))
+                })
+                .set_require_grad(trains)
+        }
+    }
+    Ok(model.map(&mut Replace(by_id)))
+}
+
+/// The settings and the tensor file of the PEFT adapter in `dir`.
+fn open_adapter(dir: &Path) -> Result<(LoraConfig, Checkpoint)> {
     let config_path = dir.join(ADAPTER_CONFIG_FILE);
     let text =
         std::fs::read_to_string(&config_path).map_err(|e| ModelError::io(&config_path, e))?;
@@ -182,30 +246,45 @@ pub fn load_adapter(model: CausalLm, dir: impl AsRef<Path>) -> Result<(CausalLm,
         error: e,
     })?;
     let config = config_from_peft(&value, &config_path)?;
-    check(&config, &model, &config_path)?;
-    let weights_path = dir.join(ADAPTER_WEIGHTS_FILE);
-    let mut file = Checkpoint::open(&weights_path)?;
-    let mut factors = HashMap::new();
-    for (module, linear) in adapted_linears(&model, &config) {
-        let [d_in, d_out] = linear.weight.dims();
-        let (a, b) = peft_names(&module);
-        let a = file.tensor(&a, &[config.rank, d_in], TensorKind::Weight)?;
-        let b = file.tensor(&b, &[d_out, config.rank], TensorKind::Weight)?;
-        factors.insert(module, (a, b));
-    }
-    // A tensor the settings do not account for would be dropped without a word.
-    if let Some(extra) = file.names().find(|n| {
-        !factors
-            .keys()
-            .any(|m| peft_names(m).0 == *n || peft_names(m).1 == *n)
-    }) {
-        return Err(ModelError::Config {
-            path: weights_path,
+    Ok((config, Checkpoint::open(dir.join(ADAPTER_WEIGHTS_FILE))?))
+}
+
+/// The `(A, B)` tensors of `module` in PEFT's layout, shapes checked.
+fn read_pair(
+    file: &mut Checkpoint,
+    module: &str,
+    rank: usize,
+    d_in: usize,
+    d_out: usize,
+) -> Result<(TensorData, TensorData)> {
+    let (a, b) = peft_names(module);
+    Ok((
+        file.tensor(&a, &[rank, d_in], TensorKind::Weight)?,
+        file.tensor(&b, &[d_out, rank], TensorKind::Weight)?,
+    ))
+}
+
+/// A tensor the settings do not account for would be dropped without a word.
+fn refuse_extra(
+    file: &Checkpoint,
+    factors: &HashMap<String, (TensorData, TensorData)>,
+    path: &Path,
+) -> Result<()> {
+    let known: std::collections::HashSet<String> = factors
+        .keys()
+        .flat_map(|m| {
+            let (a, b) = peft_names(m);
+            [a, b]
+        })
+        .collect();
+    match file.names().find(|n| !known.contains(*n)) {
+        Some(extra) => Err(ModelError::Config {
+            path: path.to_path_buf(),
             field: extra.to_string(),
             problem: "no module of the adapter's target_modules / layers_to_transform has this tensor (a module of another model, or of PEFT's modules_to_save?)".into(),
-        });
+        }),
+        None => Ok(()),
     }
-    Ok((attach(model, &config, factors)?, config))
 }
 
 /// Every adapter tensor of `model` under its PEFT name, in PEFT's layout (`lora_A.weight`

@@ -433,21 +433,35 @@ pub(crate) fn transpose_data(data: TensorData) -> TensorData {
     TensorData::from_bytes_vec(out, vec![cols, rows], dtype)
 }
 
-/// Every parameter of the model under its Hugging Face name and in Hugging Face layout.
+/// Every parameter of the model under its Hugging Face name and in Hugging Face layout, as the
+/// forward pass sees it (a LoRA adapter merged in, a mixed-precision master in its 16-bit
+/// compute dtype).
 pub fn named_tensors(model: &CausalLm) -> BTreeMap<String, TensorData> {
+    named_values(model, false)
+}
+
+/// [`named_tensors`] with each parameter's stored value instead: a mixed-precision master in
+/// f32, a LoRA base without its adapter.
+pub fn named_stored_tensors(model: &CausalLm) -> BTreeMap<String, TensorData> {
+    named_values(model, true)
+}
+
+fn named_values(model: &CausalLm, stored: bool) -> BTreeMap<String, TensorData> {
+    let value = |p: &Param<Tensor<2>>| if stored { p.base() } else { p.val() };
+    let value1 = |p: &Param<Tensor<1>>| if stored { p.base() } else { p.val() };
     let mut out = BTreeMap::new();
     let linear = |out: &mut BTreeMap<String, TensorData>, prefix: String, l: &Linear| {
         out.insert(
             format!("{prefix}.weight"),
-            transpose_data(l.weight.val().into_data()),
+            transpose_data(value(&l.weight).into_data()),
         );
         if let Some(b) = &l.bias {
-            out.insert(format!("{prefix}.bias"), b.val().into_data());
+            out.insert(format!("{prefix}.bias"), value1(b).into_data());
         }
     };
     out.insert(
         "model.embed_tokens.weight".into(),
-        model.model.embed_tokens.weight.val().into_data(),
+        value(&model.model.embed_tokens.weight).into_data(),
     );
     for (i, layer) in model.model.layers.iter().enumerate() {
         let p = format!("model.layers.{i}");
@@ -461,16 +475,16 @@ pub fn named_tensors(model: &CausalLm) -> BTreeMap<String, TensorData> {
         linear(&mut out, format!("{p}.mlp.down_proj"), &layer.mlp.down_proj);
         out.insert(
             format!("{p}.input_layernorm.weight"),
-            layer.input_layernorm.weight.val().into_data(),
+            value1(&layer.input_layernorm.weight).into_data(),
         );
         out.insert(
             format!("{p}.post_attention_layernorm.weight"),
-            layer.post_attention_layernorm.weight.val().into_data(),
+            value1(&layer.post_attention_layernorm.weight).into_data(),
         );
     }
     out.insert(
         "model.norm.weight".into(),
-        model.model.norm.weight.val().into_data(),
+        value1(&model.model.norm.weight).into_data(),
     );
     if let Some(head) = &model.lm_head {
         linear(&mut out, "lm_head".into(), head);
@@ -488,13 +502,41 @@ pub fn save_pretrained(
 ) -> Result<()> {
     let dir = dir.as_ref();
     std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
-    let tensors = named_tensors(model);
-    let dtype = tensors
-        .values()
-        .next()
-        .map(|t| t.dtype())
-        .unwrap_or(DType::F32);
-    write_safetensors(&dir.join("model.safetensors"), &tensors)?;
+    // One dtype for the whole file, the embedding's: a LoRA-adapted layer under mixed
+    // precision comes out of the merge in its factors' f32 among 16-bit weights.
+    let dtype = model.model.embed_tokens.weight.val().dtype();
+    let tensors = named_tensors(model)
+        .into_iter()
+        .map(|(name, t)| {
+            let t = if t.dtype() == dtype {
+                t
+            } else {
+                t.convert_dtype(dtype)
+            };
+            (name, t)
+        })
+        .collect();
+    write_pretrained(&tensors, dtype, config, dir)
+}
+
+/// Writes the model's stored values ([`named_stored_tensors`]: f32 masters of a
+/// mixed-precision model beside its 16-bit frozen weights) in the layout of
+/// [`save_pretrained`], for a training checkpoint that resumes exactly; `config.json` names
+/// the embedding's dtype.
+pub fn save_stored(model: &CausalLm, config: &ModelConfig, dir: impl AsRef<Path>) -> Result<()> {
+    let dir = dir.as_ref();
+    std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+    let dtype = model.model.embed_tokens.weight.val().dtype();
+    write_pretrained(&named_stored_tensors(model), dtype, config, dir)
+}
+
+fn write_pretrained(
+    tensors: &BTreeMap<String, TensorData>,
+    dtype: DType,
+    config: &ModelConfig,
+    dir: &Path,
+) -> Result<()> {
+    write_safetensors(&dir.join("model.safetensors"), tensors)?;
 
     let config_json = config.to_hf_json(hf_dtype_name(dtype));
     write_atomic(&dir.join("config.json"), &pretty(&config_json))?;

@@ -76,13 +76,74 @@
 use std::path::{Path, PathBuf};
 
 use o1p_data::Format;
-use o1p_model::LoraConfig;
+use o1p_model::{LoraConfig, Precision};
 use o1p_reward::Normalization;
 use serde::{Deserialize, Serialize};
 
 use crate::data::RewardConfig;
 use crate::error::{Result, TrainError};
 use crate::loss::{PolicyLossConfig, RatioMode};
+
+/// What the run config's `dtype` names: the compute precision, and whether trainable
+/// parameters keep f32 master copies (`bf16-mixed`, `f16-mixed`) or live in it (`f32`, `bf16`,
+/// `f16`).
+///
+/// ```
+/// use o1p_trainer::TrainPrecision;
+/// let p: TrainPrecision = "bf16-mixed".parse().unwrap();
+/// assert!(p.mixed);
+/// assert_eq!(p.load_dtype(), burn::tensor::DType::F32); // masters are loaded in f32
+/// assert_eq!(p.to_string(), "bf16-mixed");
+/// assert!("f32-mixed".parse::<TrainPrecision>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrainPrecision {
+    /// The dtype the forward and backward passes compute in.
+    pub compute: Precision,
+    /// Trainable parameters keep f32 masters (and f32 AdamW moments).
+    pub mixed: bool,
+}
+
+impl TrainPrecision {
+    /// The dtype the checkpoint is loaded in: f32 under mixed precision (the masters; frozen
+    /// weights are cast down after), the compute dtype otherwise.
+    pub fn load_dtype(&self) -> burn::tensor::DType {
+        if self.mixed {
+            burn::tensor::DType::F32
+        } else {
+            self.compute.dtype()
+        }
+    }
+}
+
+impl std::fmt::Display for TrainPrecision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}{}",
+            self.compute,
+            if self.mixed { "-mixed" } else { "" }
+        )
+    }
+}
+
+impl std::str::FromStr for TrainPrecision {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let problem =
+            || format!("dtype must be f32, bf16-mixed, f16-mixed, bf16 or f16, got `{s}`");
+        let (name, mixed) = match s.strip_suffix("-mixed") {
+            Some(name) => (name, true),
+            None => (s, false),
+        };
+        let compute: Precision = name.parse().map_err(|_| problem())?;
+        if mixed && compute == Precision::F32 {
+            return Err(problem());
+        }
+        Ok(TrainPrecision { compute, mixed })
+    }
+}
 
 /// Which objective to train with.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -259,9 +320,11 @@ pub struct TrainConfig {
     /// Burn backend (flex, wgpu, tch).
     #[serde(default = "flex")]
     pub backend: String,
-    /// Parameter dtype: `f32`, `bf16` or `f16`. Parameters, gradients and AdamW moments all
-    /// live in it (there is no f32 master copy), so in bf16 updates smaller than about 1/256
-    /// of a weight round away: use bf16 only with learning rates of ~1e-5 and above.
+    /// Precision ([`TrainPrecision`]): `f32`; `bf16-mixed` or `f16-mixed` (16-bit compute,
+    /// f32 master weights and AdamW moments for what trains, frozen weights stored in 16
+    /// bits); or pure `bf16` / `f16`, where parameters, gradients and AdamW moments all live in
+    /// 16 bits, so updates smaller than about 1/256 of a weight round away (use those only
+    /// with learning rates of ~1e-5 and above).
     #[serde(default = "f32_name")]
     pub dtype: String,
     /// Burn's gradient checkpointing (its balanced strategy): the backward pass recomputes
@@ -387,11 +450,10 @@ impl TrainConfig {
             samples,
             out,
             backend: flex(),
-            // Not bf16, although the paper trained in bf16: this trainer keeps parameters and
-            // AdamW moments in the parameter dtype (no f32 master copy), and a 2e-7 step is far
-            // below bf16's spacing near typical weights (~1e-4), so it rounds away (measured:
-            // 0.2 % of weights changed after 5 steps at lr 2e-7, 99.9 % in f32).
-            dtype: "f32".into(),
+            // bf16 compute as the paper trained, with f32 master weights: a 2e-7 step is far
+            // below bf16's spacing near typical weights (~1e-4), and in pure bf16 it rounded
+            // away (measured: 0.2 % of weights changed after 5 steps at lr 2e-7, 99.9 % in f32).
+            dtype: "bf16-mixed".into(),
             gradient_checkpointing: false,
             seed: 42,
             checkpoint_every: 50,
@@ -520,19 +582,18 @@ impl TrainConfig {
                 1.0 + self.loss.eps
             ));
         }
-        let Ok(precision) = self.dtype.parse::<o1p_model::Precision>() else {
-            return bad(format!(
-                "dtype must be f32, bf16 or f16, got `{}`",
-                self.dtype
-            ));
+        let precision = match self.dtype.parse::<TrainPrecision>() {
+            Ok(p) => p,
+            Err(problem) => return bad(problem),
         };
-        if precision != o1p_model::Precision::F32 && self.optim.lr < 1e-5 {
+        if !precision.mixed && precision.compute != Precision::F32 && self.optim.lr < 1e-5 {
             tracing::warn!(
                 "{}: dtype {} at lr {:e}: parameters have no f32 master copy, so most updates \
-                 this small round away; use dtype = \"f32\"",
+                 this small round away; use dtype = \"{}-mixed\"",
                 origin.display(),
                 self.dtype,
-                self.optim.lr
+                self.optim.lr,
+                self.dtype
             );
         }
         if let Some(lora) = &self.lora {
@@ -607,6 +668,25 @@ mod tests {
                 err.starts_with("run.toml: ") && err.contains(needle),
                 "{table}: {err}"
             );
+        }
+    }
+
+    #[test]
+    fn paper_presets_train_in_bf16_mixed_precision_and_bad_dtypes_are_named() {
+        for name in TrainConfig::PRESETS {
+            let c = TrainConfig::preset(name, "m".into(), "s".into(), "o".into()).unwrap();
+            let expected = if name == "demo" { "f32" } else { "bf16-mixed" };
+            assert_eq!(c.dtype, expected, "{name}");
+        }
+        let base = "model = 'm'\nsamples = 's'\nout = 'o'\n";
+        for good in ["f32", "bf16", "f16", "bf16-mixed", "f16-mixed"] {
+            TrainConfig::from_toml(&format!("{base}dtype = '{good}'\n"), "run.toml").unwrap();
+        }
+        for bad in ["f32-mixed", "bf16_mixed", "f64"] {
+            let err = TrainConfig::from_toml(&format!("{base}dtype = '{bad}'\n"), "run.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(bad) && err.contains("bf16-mixed"), "{err}");
         }
     }
 

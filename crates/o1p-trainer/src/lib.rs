@@ -35,13 +35,15 @@ mod run;
 pub mod schedule;
 mod train;
 
-pub use config::{Method, OnPolicyConfig, OptimConfig, ReferenceMode, TrainConfig, TrainMode};
+pub use config::{
+    Method, OnPolicyConfig, OptimConfig, ReferenceMode, TrainConfig, TrainMode, TrainPrecision,
+};
 pub use data::{PoolSample, RewardConfig, TrainExample};
 pub use error::{Result, TrainError};
+pub use o1p_model::LoraConfig;
 pub use on_policy::{OnPolicySpec, RoundMetrics, RoundProblem, train_on_policy};
 pub use run::{
     ADAPTER_DIR, REWARDS_FILE, RUN_OUTPUTS, export, fingerprint, fingerprint_with, remove_outputs,
     run, run_with_reward, training_device, training_set, training_set_with,
 };
-pub use o1p_model::LoraConfig;
 pub use train::{Objective, StepMetrics, TrainReport, TrainSettings, freeze_layers, train};

@@ -15,13 +15,13 @@ use std::path::{Path, PathBuf};
 use o1p_data::fingerprint::{FINGERPRINT_FILE, RunFingerprint, file_hash, model_hash};
 
 use burn::tensor::Device;
-use o1p_model::{Backend, Precision, Pretrained, weights};
+use o1p_model::{Backend, Pretrained, weights};
 
 use o1p_data::{OnBadItem, load_problems};
 
 use o1p_reward::Scorer;
 
-use crate::config::{Method, TrainConfig, TrainMode};
+use crate::config::{Method, TrainConfig, TrainMode, TrainPrecision};
 use crate::data::{self, PoolSample};
 use crate::error::{Result, TrainError};
 use crate::on_policy::{OnPolicySpec, round_problems, train_on_policy};
@@ -196,7 +196,21 @@ fn run_scored(
     // Only once the directory is known to be this run's: what a killed run left half-written.
     crate::train::remove_stale_temporaries(&config.out)?;
     let device = training_device(config)?;
-    let dtype = config.dtype.parse::<Precision>()?.dtype();
+    let precision: TrainPrecision = config.dtype.parse().map_err(|problem| TrainError::Config {
+        path: config.out.join("run.toml"),
+        problem,
+    })?;
+    if !device.supports_dtype(precision.compute.dtype()) {
+        return Err(o1p_model::ModelError::Backend {
+            backend: config.backend.clone(),
+            problem: format!(
+                "no {} tensors on this device, so dtype = \"{}\" cannot compute (use f32)",
+                precision.compute, config.dtype
+            ),
+        }
+        .into());
+    }
+    let dtype = precision.load_dtype();
     let mut opened = Pretrained::open(&config.model, &device, dtype)?;
     let tokenizer = opened.take_tokenizer()?;
     let (model, model_config) = (opened.model, opened.config);
@@ -210,6 +224,7 @@ fn run_scored(
         progress,
         stop_after: None,
         lora: config.lora.clone(),
+        mixed_precision: precision.mixed.then_some(precision.compute),
     };
     let (trained, report) = match config.mode {
         TrainMode::OffPolicy => {

@@ -66,6 +66,53 @@ impl ModuleVisitor for SquaredNorm<'_> {
     }
 }
 
+/// Multiplies every gradient of `model`'s parameters in `grads` by `factor`.
+pub(crate) fn scale_grads<M: Module>(model: &M, grads: &mut GradientsParams, factor: f32) {
+    model.visit(&mut Scale { grads, factor });
+}
+
+/// Dynamic loss scaling for `dtype = "f16-mixed"`, as PyTorch's `GradScaler`: the loss is
+/// multiplied by `scale` before the backward pass so that small f16 gradients do not flush to
+/// zero, the gradients are divided by it again, and a step whose gradients overflowed is
+/// skipped with the scale halved; after `GROWTH_INTERVAL` good steps in a row it doubles.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LossScale {
+    /// The factor of the loss.
+    pub scale: f32,
+    /// Good steps since the last change of the scale.
+    pub good_steps: u32,
+}
+
+impl Default for LossScale {
+    /// PyTorch's initial scale, 2^16.
+    fn default() -> Self {
+        LossScale {
+            scale: 65536.0,
+            good_steps: 0,
+        }
+    }
+}
+
+impl LossScale {
+    /// PyTorch's `growth_interval`.
+    pub const GROWTH_INTERVAL: u32 = 2000;
+
+    /// Records a step whose unscaled gradients were finite (`true`, the step was taken) or not
+    /// (`false`, the step was skipped).
+    pub fn update(&mut self, finite: bool) {
+        if finite {
+            self.good_steps += 1;
+            if self.good_steps == Self::GROWTH_INTERVAL {
+                self.scale = (self.scale * 2.0).min(f32::MAX / 2.0);
+                self.good_steps = 0;
+            }
+        } else {
+            self.scale = (self.scale * 0.5).max(1.0);
+            self.good_steps = 0;
+        }
+    }
+}
+
 struct Scale<'a> {
     grads: &'a mut GradientsParams,
     factor: f32,
@@ -81,7 +128,36 @@ impl ModuleVisitor for Scale<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::lr_at;
+    use super::{LossScale, lr_at};
+
+    #[test]
+    fn loss_scale_halves_on_overflow_and_doubles_after_the_growth_interval() {
+        let mut s = LossScale::default();
+        s.update(false);
+        assert_eq!(
+            s,
+            LossScale {
+                scale: 32768.0,
+                good_steps: 0
+            }
+        );
+        for _ in 0..LossScale::GROWTH_INTERVAL - 1 {
+            s.update(true);
+        }
+        assert_eq!(s.scale, 32768.0);
+        s.update(true);
+        assert_eq!(
+            s,
+            LossScale {
+                scale: 65536.0,
+                good_steps: 0
+            }
+        );
+        for _ in 0..40 {
+            s.update(false);
+        }
+        assert_eq!(s.scale, 1.0, "never below 1");
+    }
 
     /// The learning rates transformers 5.24 applies at each optimizer step with
     /// `get_cosine_with_min_lr_schedule_with_warmup(num_warmup_steps=3,

@@ -9,7 +9,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{DType, Device};
-use o1p_model::{CausalLm, LoraConfig, ModelConfig, lora, weights};
+use o1p_model::{CausalLm, LoraConfig, ModelConfig, Precision, lora, mixed, weights};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -21,7 +21,7 @@ use crate::config::{OptimConfig, ReferenceMode};
 use crate::data::TrainExample;
 use crate::error::{Result, TrainError, io};
 use crate::loss::{PolicyLossConfig, PolicyStats, StepTotals, dpo_loss, policy_loss, sft_loss};
-use crate::schedule::{clip_global_norm, lr_at};
+use crate::schedule::{LossScale, clip_global_norm, lr_at, scale_grads};
 
 /// The objective of a run.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -61,8 +61,11 @@ pub struct TrainSettings {
     pub checkpoint_every: usize,
     /// Where reference log-probs come from.
     pub reference: ReferenceMode,
-    /// Parameter dtype for checkpoints reloaded on resume.
+    /// Parameter dtype for checkpoints reloaded on resume (f32 under mixed precision).
     pub dtype: DType,
+    /// Mixed precision: the dtype the passes compute in, over f32 masters of the trainable
+    /// parameters ([`o1p_model::mixed`]); `None` computes in the parameters' own dtype.
+    pub mixed_precision: Option<Precision>,
     /// Show a progress bar.
     pub progress: bool,
     /// Stop after this many steps (for tests of resumption); `None` runs to the end.
@@ -84,6 +87,7 @@ impl Default for TrainSettings {
             progress: false,
             stop_after: None,
             lora: None,
+            mixed_precision: None,
         }
     }
 }
@@ -143,6 +147,12 @@ pub struct StepMetrics {
     /// Fraction of the run's sequences cut at the cutoff.
     #[serde(rename = "completions/clipped_ratio")]
     pub truncated_fraction: f64,
+    /// Loss scale after the step (`dtype = "f16-mixed"` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<f64>,
+    /// The step's gradients overflowed in f16 and it was skipped (`f16-mixed` only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
 }
 
 /// The checkpoint's bookkeeping (`state.json`).
@@ -154,6 +164,9 @@ struct CheckpointState {
     /// The data order of the whole run, as unit indices.
     order: Vec<usize>,
     examples: usize,
+    /// The f16 loss scale at this step (`f16-mixed` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    loss_scale: Option<LossScale>,
 }
 
 /// Trains `model` (on an autodiff device) on `examples` and returns the trained model.
@@ -204,8 +217,9 @@ pub fn train(
     };
     let warmup = (o.warmup_ratio * total_steps as f64).ceil() as usize;
 
-    // --- reference log-probs of the initial model (the policy at step 0).
-    let reference_model = model.valid();
+    // --- what trains, in what precision; the reference is this policy at step 0.
+    let initial = trainable(model, settings)?;
+    let reference_model = initial.valid();
     let ref_logprobs = match (objective.needs_reference(), settings.reference) {
         (true, ReferenceMode::Precomputed) => Some(precomputed_reference(
             &reference_model,
@@ -226,7 +240,10 @@ pub fn train(
         seed: settings.seed,
         order: order.clone(),
         examples: examples.len(),
+        loss_scale: None,
     };
+    let mut loss_scale =
+        (settings.mixed_precision == Some(Precision::F16)).then(LossScale::default);
     let mut model = match load_checkpoint_state::<CheckpointState>(run_dir)? {
         Some((saved, dir)) => {
             if saved.order != state.order || saved.examples != state.examples {
@@ -236,13 +253,18 @@ pub fn train(
                 });
             }
             let restored;
-            (restored, optim) = restore(&dir, model, model_config, settings, &device)?;
+            (restored, optim) = restore(&dir, initial, model_config, settings, &device)?;
             start = saved.step;
+            loss_scale = saved.loss_scale.or(loss_scale);
             tracing::info!(step = start, "resuming from checkpoint");
             restored
         }
-        None => trainable(model, settings)?,
+        None => initial,
     };
+    // Precomputed log-probs leave the reference model nothing to do: only a frozen copy
+    // stays alive through the loop.
+    let reference_model =
+        (settings.reference == ReferenceMode::FrozenCopy).then_some(reference_model);
     let mut metrics = MetricsFile::open(run_dir, start, None)?;
 
     let bar = progress_bar(settings.progress, total_steps, start);
@@ -276,21 +298,23 @@ pub fn train(
             &mut optim,
             &step_examples,
             step_refs.as_deref(),
-            Some(&reference_model),
+            reference_model.as_ref(),
             objective,
             o,
             lr,
+            loss_scale.as_mut(),
         )
         .map_err(|bad| bad.error(step + 1, checkpoint_dir.clone()))?;
         model = next;
         trained_tokens += outcome.tokens;
-        let m = outcome.metrics(
+        let mut m = outcome.metrics(
             step + 1,
             &step_examples,
             lr,
             step_started.elapsed().as_secs_f64(),
             truncated_fraction,
         );
+        m.loss_scale = loss_scale.map(|s| f64::from(s.scale));
         metrics.write(&m)?;
         tracing::debug!(step = step + 1, loss = m.loss, m.grad_norm, lr, "step");
         report.final_loss = m.loss;
@@ -308,6 +332,7 @@ pub fn train(
                 &optim,
                 &CheckpointState {
                     step: step + 1,
+                    loss_scale,
                     ..state.clone()
                 },
                 settings.lora.as_ref(),
@@ -339,16 +364,22 @@ pub(crate) fn new_optimizer(o: &OptimConfig) -> ModuleOptimizer {
 
 /// The model as training starts from `initial`: with LoRA, the frozen model carrying new
 /// adapters (seeded by the run's seed); otherwise all of it, or only its last
-/// `trainable_last_layers` layers, trainable.
+/// `trainable_last_layers` layers, trainable; then, under mixed precision, frozen weights
+/// cast to the compute dtype and f32 masters for the trainable ones.
 pub(crate) fn trainable(initial: CausalLm, settings: &TrainSettings) -> Result<CausalLm> {
-    Ok(match &settings.lora {
+    let model = match &settings.lora {
         Some(spec) => lora::attach_new(initial, spec, settings.seed)?,
         None => freeze_layers(initial, settings.optim.trainable_last_layers),
+    };
+    Ok(match settings.mixed_precision {
+        Some(compute) => mixed::to_mixed(model, compute),
+        None => model,
     })
 }
 
 /// Reloads the model and the optimizer state of the checkpoint in `dir`: with LoRA, the
-/// checkpoint's adapter attached to `initial`; otherwise its full model.
+/// checkpoint's adapter factors in place of `initial`'s (from [`trainable`]); otherwise its
+/// full model, prepared as [`trainable`] prepares one.
 pub(crate) fn restore(
     dir: &Path,
     initial: CausalLm,
@@ -358,13 +389,17 @@ pub(crate) fn restore(
 ) -> Result<(CausalLm, ModuleOptimizer)> {
     let o = &settings.optim;
     let model = if settings.lora.is_some() {
-        lora::load_adapter(initial, dir.join("adapter"))?.0
+        lora::load_factors(initial, dir.join("adapter"))?
     } else {
         // Dropped first: the checkpoint's weights replace the initial ones.
         drop(initial);
         let mut source = weights::Checkpoint::open(dir.join("model"))?;
         let reloaded = weights::build_model(model_config, &mut source, device, settings.dtype)?;
-        freeze_layers(reloaded, o.trainable_last_layers)
+        let model = freeze_layers(reloaded, o.trainable_last_layers);
+        match settings.mixed_precision {
+            Some(compute) => mixed::to_mixed(model, compute),
+            None => model,
+        }
     };
     let path = dir.join("optimizer.bpk");
     let bytes = std::fs::read(&path).map_err(io(&path))?;
@@ -388,6 +423,8 @@ pub(crate) struct StepOutcome {
     pub grad_norm: f64,
     /// Response tokens of the step.
     pub tokens: usize,
+    /// The step overflowed in f16 and was skipped (loss scaling).
+    pub skipped: bool,
 }
 
 impl StepOutcome {
@@ -435,6 +472,8 @@ impl StepOutcome {
             tokens_per_second: self.tokens as f64 / seconds.max(1e-9),
             mean_length: self.tokens as f64 / examples.len().max(1) as f64,
             truncated_fraction,
+            loss_scale: None,
+            skipped: self.skipped,
         }
     }
 }
@@ -456,7 +495,9 @@ pub(crate) fn optimizer_step(
     objective: Objective,
     o: &OptimConfig,
     lr: f64,
+    loss_scale: Option<&mut LossScale>,
 ) -> std::result::Result<(CausalLm, StepOutcome), NonFiniteStep> {
+    let scale = loss_scale.as_ref().map_or(1.0, |s| s.scale);
     let device = model.model.embed_tokens.weight.device();
     let unit = objective.unit();
     let totals = StepTotals {
@@ -515,11 +556,29 @@ pub(crate) fn optimizer_step(
             });
         }
         outcome.loss += f64::from(value);
+        let loss = if scale == 1.0 { loss } else { loss * scale };
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         accumulated.accumulate(&model, grads);
     }
     let mut grads = accumulated.grads();
+    if scale != 1.0 {
+        scale_grads(&model, &mut grads, 1.0 / scale);
+    }
     outcome.grad_norm = clip_global_norm(&model, &mut grads, o.max_grad_norm);
+    // f16 gradients overflow now and then by design of loss scaling: the step is skipped
+    // and the scale lowered, as PyTorch's GradScaler does.
+    if let Some(loss_scale) = loss_scale {
+        let finite = outcome.grad_norm.is_finite();
+        loss_scale.update(finite);
+        if !finite {
+            tracing::warn!(
+                scale = loss_scale.scale,
+                "f16 gradients overflowed: step skipped, loss scale halved"
+            );
+            outcome.skipped = true;
+            return Ok((model, outcome));
+        }
+    }
     // A NaN norm compares false against max_grad_norm, and AdamW would write NaN into every
     // parameter it touches: a finite loss does not make the step safe.
     if !outcome.grad_norm.is_finite() {
@@ -706,7 +765,8 @@ pub(crate) fn save_checkpoint<S: Serialize>(
     let _ = std::fs::remove_dir_all(&tmp);
     match lora {
         Some(spec) => lora::save_adapter(model, spec, "", tmp.join("adapter"))?,
-        None => weights::save_pretrained(model, config, tmp.join("model"))?,
+        // Stored values: a mixed-precision run resumes from its f32 masters.
+        None => weights::save_stored(model, config, tmp.join("model"))?,
     }
     let bytes = optim.into_bytes().map_err(|e| TrainError::OptimizerState {
         path: tmp.join("optimizer.bpk"),

@@ -6,7 +6,7 @@ use o1p_model::{Backend, CausalLm, LoraConfig, ModelConfig, lora, weights};
 use o1p_trainer::loss::{
     Aggregation, PolicyLossConfig, RatioMode, StepTotals, dpo_loss, policy_loss, sft_loss, tensor2,
 };
-use o1p_trainer::{Objective, OptimConfig, TrainExample, TrainSettings, train};
+use o1p_trainer::{Objective, OptimConfig, TrainExample, TrainPrecision, TrainSettings, train};
 
 /// The backend under test: flex by default, `O1P_TEST_BACKEND=wgpu|tch` in CI's backend steps.
 fn dev() -> Device {
@@ -974,5 +974,161 @@ fn lora_trains_only_its_adapters_and_resumes_to_the_same_adapter() {
             .map(|(x, y)| (x - y).abs())
             .fold(0.0f32, f32::max);
         assert!(d < 1e-6, "{name}: {d}");
+    }
+}
+
+/// The fraction of the decoder's projection weights (HF names `*_proj.weight`) whose stored
+/// value differs between two models.
+fn changed_fraction(before: &CausalLm, after: &CausalLm) -> f64 {
+    let a = weights::named_stored_tensors(before);
+    let b = weights::named_stored_tensors(after);
+    let (mut changed, mut total) = (0usize, 0usize);
+    for (name, x) in a.iter().filter(|(n, _)| n.ends_with("_proj.weight")) {
+        let x = x.clone().convert_dtype(DType::F32);
+        let y = b[name].clone().convert_dtype(DType::F32);
+        for (p, q) in x.iter::<f32>().zip(y.iter::<f32>()) {
+            total += 1;
+            changed += usize::from(p != q);
+        }
+    }
+    changed as f64 / total as f64
+}
+
+/// What `dtype = "bf16-mixed"` is for: the paper's lr 2e-7 moves weights of ~0.2 by far less
+/// than bf16's spacing there (~1e-3). In pure bf16 the update rounds away; with f32 masters
+/// it lands as in f32, while the passes compute in bf16.
+#[test]
+fn bf16_mixed_precision_lands_updates_that_pure_bf16_rounds_away() {
+    let device = dev().autodiff();
+    let run = |precision: &str| {
+        let p: TrainPrecision = precision.parse().unwrap();
+        let mut s = settings(4, 10_000, None);
+        s.optim.lr = 2e-7;
+        s.optim.epochs = 3;
+        s.dtype = p.load_dtype();
+        s.mixed_precision = p.mixed.then_some(p.compute);
+        let config = ModelConfig::qwen2(20, 16, 32, 2, 2, 1);
+        let mut init = weights::RandomInit::new(5, 0.2);
+        let model = weights::build_model(&config, &mut init, &device, p.load_dtype()).unwrap();
+        let (trained, _) = train(
+            model.clone(),
+            &config,
+            examples(),
+            Objective::Policy(PolicyLossConfig::default()),
+            &s,
+            &tmp(&format!("precision-{precision}")),
+        )
+        .unwrap();
+        (changed_fraction(&model, &trained), trained)
+    };
+    let (f32_changed, _) = run("f32");
+    let (pure, _) = run("bf16");
+    let (mixed, trained) = run("bf16-mixed");
+    assert!(f32_changed > 0.95, "f32: {f32_changed}");
+    assert!(pure < 0.05, "pure bf16 rounds the update away: {pure}");
+    assert!(mixed > 0.95, "bf16 with f32 masters: {mixed}");
+    let q = &trained.model.layers[0].self_attn.q_proj.weight;
+    assert_eq!(
+        (q.base().dtype(), q.val().dtype()),
+        (DType::F32, DType::BF16)
+    );
+    // f16 likewise, under dynamic loss scaling: at PyTorch's initial scale (2^16) this
+    // model's gradients (norm ~10) overflow f16, so the first steps are skipped with the
+    // scale halved each time, as GradScaler does, until one lands.
+    let (f16_mixed, trained) = run("f16-mixed");
+    assert!(f16_mixed > 0.95, "f16 with f32 masters: {f16_mixed}");
+    let q = &trained.model.layers[0].self_attn.q_proj.weight;
+    assert_eq!(q.val().dtype(), DType::F16);
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(tmp_keep("precision-f16-mixed").join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let scales: Vec<f64> = lines
+        .iter()
+        .map(|l| l["loss_scale"].as_f64().unwrap())
+        .collect();
+    let skipped: Vec<bool> = lines.iter().map(|l| l["skipped"] == true).collect();
+    assert_eq!(skipped, [true, true, false], "{lines:?}");
+    assert_eq!(scales, [32768.0, 16384.0, 16384.0]);
+    assert!(lines[2]["grad_norm"].as_f64().unwrap().is_finite());
+}
+
+/// `tmp` without clearing the directory.
+fn tmp_keep(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("o1p-trainer-{name}-{}", std::process::id()))
+}
+
+/// A mixed-precision run checkpoints its f32 masters (and LoRA its f32 factors) and resumes
+/// to the same weights as an uninterrupted run.
+#[test]
+fn mixed_precision_runs_resume_from_their_f32_masters() {
+    let device = dev().autodiff();
+    let many: Vec<TrainExample> = (0..4).flat_map(|_| examples()).collect();
+    for lora_spec in [
+        None,
+        Some(LoraConfig {
+            rank: 2,
+            alpha: 4.0,
+            ..LoraConfig::default()
+        }),
+    ] {
+        let mut s = settings(2, 10_000, None);
+        s.checkpoint_every = 3;
+        s.mixed_precision = Some(o1p_model::Precision::Bf16);
+        s.lora = lora_spec.clone();
+        let label = if lora_spec.is_some() { "lora" } else { "full" };
+        let (model, config) = tiny_model(&device);
+        let (straight, _) = train(
+            model,
+            &config,
+            many.clone(),
+            Objective::Policy(PolicyLossConfig::default()),
+            &s,
+            &tmp(&format!("mixed-straight-{label}")),
+        )
+        .unwrap();
+        let dir = tmp(&format!("mixed-resumed-{label}"));
+        let mut interrupted = s.clone();
+        interrupted.stop_after = Some(4);
+        let (model, _) = tiny_model(&device);
+        train(
+            model,
+            &config,
+            many.clone(),
+            Objective::Policy(PolicyLossConfig::default()),
+            &interrupted,
+            &dir,
+        )
+        .unwrap();
+        let (model, _) = tiny_model(&device);
+        let (resumed, report) = train(
+            model,
+            &config,
+            many.clone(),
+            Objective::Policy(PolicyLossConfig::default()),
+            &s,
+            &dir,
+        )
+        .unwrap();
+        assert_eq!(report.resumed_from, 3, "{label}");
+        let (a, b) = (stored_values(&straight), stored_values(&resumed));
+        assert_eq!(a.len(), b.len(), "{label}");
+        for (id, x) in &a {
+            let d = x
+                .iter()
+                .zip(&b[id])
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0f32, f32::max);
+            assert!(d < 1e-6, "{label}: parameter {id}: {d}");
+        }
+        if lora_spec.is_some() {
+            let factors = lora::adapter_tensors(&resumed);
+            assert!(
+                factors.values().all(|t| t.dtype() == DType::F32),
+                "f32 factors"
+            );
+        }
     }
 }

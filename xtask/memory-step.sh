@@ -6,7 +6,8 @@
 #   cargo build --release --workspace --example prune
 #   bash xtask/memory-step.sh [PRUNE_BINARY] [WORK_DIR]
 #
-# Environment: LAYERS (4), TRAINABLE (2: trainable_last_layers), SEQ_LEN (1024),
+# Environment: LAYERS (4), TRAINABLE (2: trainable_last_layers), LORA_RANK (0: off; N trains a
+# rank-N LoRA with alpha 2N on every linear layer instead of freeze-tuning), SEQ_LEN (1024),
 # GC (false: gradient_checkpointing), THREADS (2: RAYON_NUM_THREADS), LIMIT_GB (12: the run is
 # killed, and reported as such, when its RSS passes it).
 #
@@ -22,6 +23,7 @@ BIN=${1:-target/release/examples/prune}
 WORK=${2:-target/memory-step}
 LAYERS=${LAYERS:-4}
 TRAINABLE=${TRAINABLE:-2}
+LORA_RANK=${LORA_RANK:-0}
 SEQ_LEN=${SEQ_LEN:-1024}
 GC=${GC:-false}
 THREADS=${THREADS:-2}
@@ -51,7 +53,13 @@ with open(os.path.join(pool, "samples.jsonl"), "w") as f:
         }) + "\n")
 PY
 
-RUN=$WORK/run-${LAYERS}l-${SEQ_LEN}-gc$GC
+TUNING="trainable_last_layers = $TRAINABLE"
+SUFFIX=""
+if [ "$LORA_RANK" != 0 ]; then
+  TUNING=$(printf '\n[lora]\nrank = %s\nalpha = %s.0' "$LORA_RANK" "$((2 * LORA_RANK))")
+  SUFFIX=-lora$LORA_RANK
+fi
+RUN=$WORK/run-${LAYERS}l-${SEQ_LEN}-gc$GC$SUFFIX
 rm -rf "$RUN"
 cat >"$RUN.toml" <<EOF
 model = "$WORK/model-${LAYERS}l"
@@ -77,7 +85,7 @@ batch_size = 2
 token_budget = $SEQ_LEN
 epochs = 1
 max_seq_len = $SEQ_LEN
-trainable_last_layers = $TRAINABLE
+$TUNING
 EOF
 # A binary from before the gradient_checkpointing key refuses it as unknown; `false` is its
 # only behaviour, so the key is dropped for it.

@@ -3,10 +3,13 @@
 //!
 //! - [`demo_tokenizer`]: the character-level tokenizer of the embedded demo model.
 //! - [`bench_sampler`]: `cargo xtask bench-sampler`, generation speed against transformers.
+//! - [`bench_memory`]: `cargo xtask bench-memory`, peak memory and step speed at the 1.5B
+//!   shape against PyTorch + PEFT.
 //! - [`bench_train`]: `cargo xtask bench-train`, training-step speed against PyTorch.
 //! - [`train_demo`]: `cargo xtask train-demo`, which pretrains that model from scratch.
 #![deny(missing_docs)]
 
+pub mod bench_memory;
 mod bench_models;
 pub mod bench_sampler;
 pub mod bench_train;

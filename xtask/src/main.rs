@@ -20,6 +20,8 @@ enum Command {
     BenchSampler(xtask::bench_sampler::Args),
     /// Time the trainer's step (and PyTorch's on the same shape when installed).
     BenchTrain(xtask::bench_train::Args),
+    /// Peak memory and step speed at the R1-Distill-Qwen-1.5B shape against PyTorch + PEFT.
+    BenchMemory(xtask::bench_memory::Args),
 }
 
 fn main() -> ExitCode {
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
         Command::TrainDemo(args) => xtask::train_demo::run(&args),
         Command::BenchSampler(args) => xtask::bench_sampler::run(&args),
         Command::BenchTrain(args) => xtask::bench_train::run(&args),
+        Command::BenchMemory(args) => xtask::bench_memory::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -63,8 +63,8 @@ pub struct LoraConfig {
     pub rank: usize,
     /// The update is scaled by `alpha / rank` (PEFT's `lora_alpha`).
     pub alpha: f64,
-    /// Dropout on the adapter's input. Only 0 is accepted: Burn's adapter composes
-    /// `W + scale * A B` into one weight, so the adapter path never sees its own input.
+    /// Dropout on the adapter's input. Only 0 is accepted: Burn's `LoraAdapter` carries no
+    /// dropout, and none is implemented here.
     pub dropout: f64,
     /// Module names from [`LORA_TARGETS`] (default: all of them, PEFT's `all-linear`).
     pub targets: Vec<String>,
@@ -100,7 +100,7 @@ impl LoraConfig {
         }
         if self.dropout != 0.0 {
             return Err(format!(
-                "dropout must be 0, got {}: Burn's LoRA merges the adapter into the weight it adapts, so dropout on the adapter's input cannot be applied (regularise with weight_decay instead)",
+                "dropout must be 0, got {}: adapter dropout is not implemented (Burn's LoraAdapter carries none); regularise with weight_decay instead",
                 self.dropout
             ));
         }

@@ -36,7 +36,8 @@ pub struct ComputeCast {
 }
 
 impl ComputeCast {
-    fn dtype(&self) -> FloatDType {
+    /// The dtype the parameter is read in.
+    pub fn dtype(&self) -> FloatDType {
         if self.bf16 {
             FloatDType::BF16
         } else {

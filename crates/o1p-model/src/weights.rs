@@ -447,47 +447,139 @@ pub fn named_stored_tensors(model: &CausalLm) -> BTreeMap<String, TensorData> {
 }
 
 fn named_values(model: &CausalLm, stored: bool) -> BTreeMap<String, TensorData> {
-    let value = |p: &Param<Tensor<2>>| if stored { p.base() } else { p.val() };
-    let value1 = |p: &Param<Tensor<1>>| if stored { p.base() } else { p.val() };
-    let mut out = BTreeMap::new();
-    let linear = |out: &mut BTreeMap<String, TensorData>, prefix: String, l: &Linear| {
-        out.insert(
-            format!("{prefix}.weight"),
-            transpose_data(value(&l.weight).into_data()),
-        );
-        if let Some(b) = &l.bias {
-            out.insert(format!("{prefix}.bias"), value1(b).into_data());
+    entries(model, stored, None)
+        .into_iter()
+        .map(|e| {
+            let data = (e.read)();
+            (e.name, data)
+        })
+        .collect()
+}
+
+/// One tensor of a checkpoint being written: its name, shape and dtype up front (the file's
+/// header needs them), its host copy made only when the writer reaches it and dropped with the
+/// entry right after (safetensors consumes the entries one by one).
+struct Entry<'a> {
+    name: String,
+    shape: Vec<usize>,
+    dtype: DType,
+    read: Box<dyn Fn() -> TensorData + 'a>,
+    host: std::cell::OnceCell<TensorData>,
+}
+
+impl safetensors::View for Entry<'_> {
+    fn dtype(&self) -> Dtype {
+        st_dtype(self.dtype)
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(self.host.get_or_init(|| (self.read)()).as_bytes())
+    }
+    fn data_len(&self) -> usize {
+        self.shape.iter().product::<usize>() * self.dtype.size()
+    }
+}
+
+/// Every parameter of `model` as an [`Entry`] under its Hugging Face name and layout: the
+/// stored value or the effective one (`stored`), converted to `dtype` when given.
+fn entries(model: &CausalLm, stored: bool, dtype: Option<DType>) -> Vec<Entry<'_>> {
+    fn entry<'a, const D: usize>(
+        name: String,
+        p: &'a Param<Tensor<D>>,
+        stored: bool,
+        dtype: Option<DType>,
+    ) -> Entry<'a> {
+        let mut shape = p.dims().to_vec();
+        // Burn keeps a linear weight as [in, out]; Hugging Face as [out, in].
+        let transpose = D == 2 && !name.ends_with("embed_tokens.weight");
+        if transpose {
+            shape.reverse();
         }
-    };
-    out.insert(
+        let read = move || {
+            let value = if stored { p.base() } else { p.val() };
+            let data = value.into_data();
+            let data = if transpose {
+                transpose_data(data)
+            } else {
+                data
+            };
+            match dtype {
+                Some(dtype) if data.dtype() != dtype => data.convert_dtype(dtype),
+                _ => data,
+            }
+        };
+        // Known without materialising the value: the target, or the tensor's own.
+        let dtype = dtype.unwrap_or_else(|| {
+            if stored {
+                p.base().dtype()
+            } else {
+                effective_dtype(p)
+            }
+        });
+        Entry {
+            name,
+            shape,
+            dtype,
+            read: Box::new(read),
+            host: Default::default(),
+        }
+    }
+    let mut out = Vec::new();
+    out.push(entry(
         "model.embed_tokens.weight".into(),
-        value(&model.model.embed_tokens.weight).into_data(),
-    );
+        &model.model.embed_tokens.weight,
+        stored,
+        dtype,
+    ));
     for (i, layer) in model.model.layers.iter().enumerate() {
         let p = format!("model.layers.{i}");
         let a = &layer.self_attn;
-        linear(&mut out, format!("{p}.self_attn.q_proj"), &a.q_proj);
-        linear(&mut out, format!("{p}.self_attn.k_proj"), &a.k_proj);
-        linear(&mut out, format!("{p}.self_attn.v_proj"), &a.v_proj);
-        linear(&mut out, format!("{p}.self_attn.o_proj"), &a.o_proj);
-        linear(&mut out, format!("{p}.mlp.gate_proj"), &layer.mlp.gate_proj);
-        linear(&mut out, format!("{p}.mlp.up_proj"), &layer.mlp.up_proj);
-        linear(&mut out, format!("{p}.mlp.down_proj"), &layer.mlp.down_proj);
-        out.insert(
+        let m = &layer.mlp;
+        for (name, l) in [
+            ("self_attn.q_proj", &a.q_proj),
+            ("self_attn.k_proj", &a.k_proj),
+            ("self_attn.v_proj", &a.v_proj),
+            ("self_attn.o_proj", &a.o_proj),
+            ("mlp.gate_proj", &m.gate_proj),
+            ("mlp.up_proj", &m.up_proj),
+            ("mlp.down_proj", &m.down_proj),
+        ] {
+            out.push(entry(
+                format!("{p}.{name}.weight"),
+                &l.weight,
+                stored,
+                dtype,
+            ));
+            if let Some(b) = &l.bias {
+                out.push(entry(format!("{p}.{name}.bias"), b, stored, dtype));
+            }
+        }
+        out.push(entry(
             format!("{p}.input_layernorm.weight"),
-            value1(&layer.input_layernorm.weight).into_data(),
-        );
-        out.insert(
+            &layer.input_layernorm.weight,
+            stored,
+            dtype,
+        ));
+        out.push(entry(
             format!("{p}.post_attention_layernorm.weight"),
-            value1(&layer.post_attention_layernorm.weight).into_data(),
-        );
+            &layer.post_attention_layernorm.weight,
+            stored,
+            dtype,
+        ));
     }
-    out.insert(
+    out.push(entry(
         "model.norm.weight".into(),
-        value1(&model.model.norm.weight).into_data(),
-    );
+        &model.model.norm.weight,
+        stored,
+        dtype,
+    ));
     if let Some(head) = &model.lm_head {
-        linear(&mut out, "lm_head".into(), head);
+        out.push(entry("lm_head.weight".into(), &head.weight, stored, dtype));
+        if let Some(b) = &head.bias {
+            out.push(entry("lm_head.bias".into(), b, stored, dtype));
+        }
     }
     out
 }
@@ -504,19 +596,8 @@ pub fn save_pretrained(
     std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
     // One dtype for the whole file, the embedding's: a LoRA-adapted layer under mixed
     // precision comes out of the merge in its factors' f32 among 16-bit weights.
-    let dtype = model.model.embed_tokens.weight.val().dtype();
-    let tensors = named_tensors(model)
-        .into_iter()
-        .map(|(name, t)| {
-            let t = if t.dtype() == dtype {
-                t
-            } else {
-                t.convert_dtype(dtype)
-            };
-            (name, t)
-        })
-        .collect();
-    write_pretrained(&tensors, dtype, config, dir)
+    let dtype = effective_dtype(&model.model.embed_tokens.weight);
+    write_pretrained(entries(model, false, Some(dtype)), dtype, config, dir)
 }
 
 /// Writes the model's stored values ([`named_stored_tensors`]: f32 masters of a
@@ -526,17 +607,41 @@ pub fn save_pretrained(
 pub fn save_stored(model: &CausalLm, config: &ModelConfig, dir: impl AsRef<Path>) -> Result<()> {
     let dir = dir.as_ref();
     std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
-    let dtype = model.model.embed_tokens.weight.val().dtype();
-    write_pretrained(&named_stored_tensors(model), dtype, config, dir)
+    let dtype = effective_dtype(&model.model.embed_tokens.weight);
+    write_pretrained(entries(model, true, None), dtype, config, dir)
+}
+
+/// The dtype a parameter's effective value has, without computing it: a mixed-precision
+/// master is read in its compute dtype, a LoRA-adapted weight in its factors' dtype.
+fn effective_dtype<const D: usize>(p: &Param<Tensor<D>>) -> DType {
+    if let Some(cast) = p.reparameterization::<crate::mixed::ComputeCast>() {
+        return cast.dtype().into();
+    }
+    match p.adapter() {
+        Some(adapter) => adapter.a.base().dtype(),
+        None => p.base().dtype(),
+    }
 }
 
 fn write_pretrained(
-    tensors: &BTreeMap<String, TensorData>,
+    entries: Vec<Entry<'_>>,
     dtype: DType,
     config: &ModelConfig,
     dir: &Path,
 ) -> Result<()> {
-    write_safetensors(&dir.join("model.safetensors"), tensors)?;
+    // Streamed: each tensor's host copy is made when the writer reaches it and dropped after,
+    // so saving never holds a host copy of the whole model at once.
+    let path = dir.join("model.safetensors");
+    let views = entries.into_iter().map(|e| (e.name.clone(), e));
+    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    write_atomic_with(&path, |tmp| {
+        safetensors::serialize_to_file(views, Some(metadata), tmp).map_err(|e| {
+            ModelError::Safetensors {
+                path: path.clone(),
+                problem: e.to_string(),
+            }
+        })
+    })?;
 
     let config_json = config.to_hf_json(hf_dtype_name(dtype));
     write_atomic(&dir.join("config.json"), &pretty(&config_json))?;

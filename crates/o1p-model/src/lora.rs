@@ -36,7 +36,9 @@ use serde_json::{Value, json};
 
 use crate::decoder::CausalLm;
 use crate::error::{ModelError, Result};
-use crate::weights::{self, Checkpoint, TensorKind, WeightSource, param_id_of, transpose_data};
+use crate::weights::{
+    self, Checkpoint, TensorKind, WeightSource, linear_layers, param_id_of, transpose_data,
+};
 
 /// The linear layers an adapter can target, by their Hugging Face module names.
 pub const LORA_TARGETS: [&str; 7] = [
@@ -196,7 +198,7 @@ pub fn load_factors(model: CausalLm, dir: impl AsRef<Path>) -> Result<CausalLm> 
     let (config, mut file) = open_adapter(dir)?;
     let mut factors = HashMap::new();
     let mut by_id = HashMap::new();
-    for (module, linear) in linears(&model) {
+    for (module, linear) in linear_layers(&model) {
         let Some(adapter) = linear.weight.adapter() else {
             continue;
         };
@@ -291,7 +293,7 @@ fn refuse_extra(
 /// `[rank, in]`, `lora_B.weight` `[out, rank]`) and the factors' dtype.
 pub fn adapter_tensors(model: &CausalLm) -> BTreeMap<String, TensorData> {
     let mut out = BTreeMap::new();
-    for (module, linear) in linears(model) {
+    for (module, linear) in linear_layers(model) {
         if let Some(adapter) = linear.weight.adapter() {
             let (a, b) = peft_names(&module);
             out.insert(a, transpose_data(adapter.a.val().into_data()));
@@ -354,29 +356,9 @@ fn peft_names(module: &str) -> (String, String) {
     )
 }
 
-/// Every adaptable linear layer of `model` with its Hugging Face module name.
-fn linears(model: &CausalLm) -> Vec<(String, &Linear)> {
-    let mut out = Vec::new();
-    for (i, layer) in model.model.layers.iter().enumerate() {
-        let (a, m) = (&layer.self_attn, &layer.mlp);
-        for (target, linear) in [
-            ("self_attn.q_proj", &a.q_proj),
-            ("self_attn.k_proj", &a.k_proj),
-            ("self_attn.v_proj", &a.v_proj),
-            ("self_attn.o_proj", &a.o_proj),
-            ("mlp.gate_proj", &m.gate_proj),
-            ("mlp.up_proj", &m.up_proj),
-            ("mlp.down_proj", &m.down_proj),
-        ] {
-            out.push((format!("model.layers.{i}.{target}"), linear));
-        }
-    }
-    out
-}
-
 /// The linear layers `config` adapts, by module name.
 fn adapted_linears<'m>(model: &'m CausalLm, config: &LoraConfig) -> Vec<(String, &'m Linear)> {
-    linears(model)
+    linear_layers(model)
         .into_iter()
         .filter(|(module, _)| {
             let mut parts = module.split('.');

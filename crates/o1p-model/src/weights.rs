@@ -456,6 +456,27 @@ fn named_values(model: &CausalLm, stored: bool) -> BTreeMap<String, TensorData> 
         .collect()
 }
 
+/// Every linear layer of the decoder layers with its Hugging Face module name
+/// (`model.layers.3.self_attn.q_proj`), in layer order.
+pub(crate) fn linear_layers(model: &CausalLm) -> Vec<(String, &Linear)> {
+    let mut out = Vec::new();
+    for (i, layer) in model.model.layers.iter().enumerate() {
+        let (a, m) = (&layer.self_attn, &layer.mlp);
+        for (target, linear) in [
+            ("self_attn.q_proj", &a.q_proj),
+            ("self_attn.k_proj", &a.k_proj),
+            ("self_attn.v_proj", &a.v_proj),
+            ("self_attn.o_proj", &a.o_proj),
+            ("mlp.gate_proj", &m.gate_proj),
+            ("mlp.up_proj", &m.up_proj),
+            ("mlp.down_proj", &m.down_proj),
+        ] {
+            out.push((format!("model.layers.{i}.{target}"), linear));
+        }
+    }
+    out
+}
+
 /// One tensor of a checkpoint being written: its name, shape and dtype up front (the file's
 /// header needs them), its host copy made only when the writer reaches it and dropped with the
 /// entry right after (safetensors consumes the entries one by one).
@@ -533,41 +554,20 @@ fn entries(model: &CausalLm, stored: bool, dtype: Option<DType>) -> Vec<Entry<'_
         stored,
         dtype,
     ));
-    for (i, layer) in model.model.layers.iter().enumerate() {
-        let p = format!("model.layers.{i}");
-        let a = &layer.self_attn;
-        let m = &layer.mlp;
-        for (name, l) in [
-            ("self_attn.q_proj", &a.q_proj),
-            ("self_attn.k_proj", &a.k_proj),
-            ("self_attn.v_proj", &a.v_proj),
-            ("self_attn.o_proj", &a.o_proj),
-            ("mlp.gate_proj", &m.gate_proj),
-            ("mlp.up_proj", &m.up_proj),
-            ("mlp.down_proj", &m.down_proj),
-        ] {
-            out.push(entry(
-                format!("{p}.{name}.weight"),
-                &l.weight,
-                stored,
-                dtype,
-            ));
-            if let Some(b) = &l.bias {
-                out.push(entry(format!("{p}.{name}.bias"), b, stored, dtype));
-            }
+    for (module, l) in linear_layers(model) {
+        out.push(entry(format!("{module}.weight"), &l.weight, stored, dtype));
+        if let Some(b) = &l.bias {
+            out.push(entry(format!("{module}.bias"), b, stored, dtype));
         }
-        out.push(entry(
-            format!("{p}.input_layernorm.weight"),
-            &layer.input_layernorm.weight,
-            stored,
-            dtype,
-        ));
-        out.push(entry(
-            format!("{p}.post_attention_layernorm.weight"),
-            &layer.post_attention_layernorm.weight,
-            stored,
-            dtype,
-        ));
+    }
+    for (i, layer) in model.model.layers.iter().enumerate() {
+        for (name, norm) in [
+            ("input_layernorm", &layer.input_layernorm),
+            ("post_attention_layernorm", &layer.post_attention_layernorm),
+        ] {
+            let name = format!("model.layers.{i}.{name}.weight");
+            out.push(entry(name, &norm.weight, stored, dtype));
+        }
     }
     out.push(entry(
         "model.norm.weight".into(),
@@ -631,17 +631,10 @@ fn write_pretrained(
 ) -> Result<()> {
     // Streamed: each tensor's host copy is made when the writer reaches it and dropped after,
     // so saving never holds a host copy of the whole model at once.
-    let path = dir.join("model.safetensors");
-    let views = entries.into_iter().map(|e| (e.name.clone(), e));
-    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-    write_atomic_with(&path, |tmp| {
-        safetensors::serialize_to_file(views, Some(metadata), tmp).map_err(|e| {
-            ModelError::Safetensors {
-                path: path.clone(),
-                problem: e.to_string(),
-            }
-        })
-    })?;
+    serialize(
+        &dir.join("model.safetensors"),
+        entries.into_iter().map(|e| (e.name.clone(), e)),
+    )?;
 
     let config_json = config.to_hf_json(hf_dtype_name(dtype));
     write_atomic(&dir.join("config.json"), &pretty(&config_json))?;
@@ -665,8 +658,8 @@ fn write_pretrained(
     Ok(())
 }
 
-/// Writes `tensors` to the safetensors file `path` (metadata `{"format": "pt"}`, as PyTorch
-/// writes it), atomically.
+/// Writes host `tensors` (small ones: a LoRA adapter) to the safetensors file `path`
+/// atomically.
 pub(crate) fn write_safetensors(path: &Path, tensors: &BTreeMap<String, TensorData>) -> Result<()> {
     let views = tensors
         .iter()
@@ -683,9 +676,16 @@ pub(crate) fn write_safetensors(path: &Path, tensors: &BTreeMap<String, TensorDa
             Ok((name.clone(), view))
         })
         .collect::<Result<Vec<_>>>()?;
+    serialize(path, views)
+}
+
+/// Writes `views` to the safetensors file `path` atomically, with PyTorch's metadata
+/// `{"format": "pt"}`; safetensors reads each view's data as it reaches it.
+fn serialize<V: safetensors::View>(
+    path: &Path,
+    views: impl IntoIterator<Item = (String, V)>,
+) -> Result<()> {
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-    // Streamed from the host copies into the file: serialising into one buffer first held a
-    // second copy of every weight (the peak of a whole training run at the 1.5B width).
     write_atomic_with(path, |tmp| {
         safetensors::serialize_to_file(views, Some(metadata), tmp).map_err(|e| {
             ModelError::Safetensors {

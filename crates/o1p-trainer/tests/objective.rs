@@ -6,7 +6,9 @@ use o1p_model::{Backend, CausalLm, LoraConfig, ModelConfig, lora, weights};
 use o1p_trainer::loss::{
     Aggregation, PolicyLossConfig, RatioMode, StepTotals, dpo_loss, policy_loss, sft_loss, tensor2,
 };
-use o1p_trainer::{Objective, OptimConfig, TrainExample, TrainPrecision, TrainSettings, train};
+use o1p_trainer::{
+    Objective, OptimConfig, TrainExample, TrainPrecision, TrainReport, TrainSettings, train,
+};
 
 /// The backend under test: flex by default, `O1P_TEST_BACKEND=wgpu|tch` in CI's backend steps.
 fn dev() -> Device {
@@ -381,47 +383,36 @@ fn accumulating_micro_batches_equals_one_batch() {
     }
 }
 
-#[test]
-fn resuming_from_a_checkpoint_reaches_the_same_model() {
+/// The tiny model trained with `s` on 16 examples (8 steps, a checkpoint every 3) twice: once
+/// straight through, and once stopped after step 4, as a kill would leave it (checkpoint at
+/// 3), then rerun into the same directory. Returns the straight model, the resumed one, the
+/// rerun's report and the resumed run's directory.
+fn straight_and_resumed(
+    s: &TrainSettings,
+    name: &str,
+) -> (CausalLm, CausalLm, TrainReport, std::path::PathBuf) {
     let device = dev().autodiff();
     let many: Vec<TrainExample> = (0..4).flat_map(|_| examples()).collect();
-    let mut s = settings(2, 10_000, None);
+    let mut s = s.clone();
     s.checkpoint_every = 3;
-    let (model, config) = tiny_model(&device);
-    let (straight, _) = train(
-        model,
-        &config,
-        many.clone(),
-        Objective::Policy(PolicyLossConfig::default()),
-        &s,
-        &tmp("straight"),
-    )
-    .unwrap();
-
-    let dir = tmp("resumed");
-    let (model, _) = tiny_model(&device);
+    let run = |settings: &TrainSettings, dir: &std::path::Path| {
+        let (model, config) = tiny_model(&device);
+        let objective = Objective::Policy(PolicyLossConfig::default());
+        train(model, &config, many.clone(), objective, settings, dir).unwrap()
+    };
+    let (straight, _) = run(&s, &tmp(&format!("{name}-straight")));
+    let dir = tmp(&format!("{name}-resumed"));
     let mut interrupted = s.clone();
-    interrupted.stop_after = Some(4); // checkpoint at 3, then "crash" after step 4
-    train(
-        model,
-        &config,
-        many.clone(),
-        Objective::Policy(PolicyLossConfig::default()),
-        &interrupted,
-        &dir,
-    )
-    .unwrap();
-    let (model, _) = tiny_model(&device);
-    let (resumed, report) = train(
-        model,
-        &config,
-        many,
-        Objective::Policy(PolicyLossConfig::default()),
-        &s,
-        &dir,
-    )
-    .unwrap();
-    assert_eq!(report.resumed_from, 3);
+    interrupted.stop_after = Some(4);
+    run(&interrupted, &dir);
+    let (resumed, report) = run(&s, &dir);
+    assert_eq!(report.resumed_from, 3, "{name}");
+    (straight, resumed, report, dir)
+}
+
+#[test]
+fn resuming_from_a_checkpoint_reaches_the_same_model() {
+    let (straight, resumed, _, dir) = straight_and_resumed(&settings(2, 10_000, None), "full");
     for ((name, a), (_, b)) in flat_params(&straight).iter().zip(&flat_params(&resumed)) {
         let d = a
             .iter()
@@ -887,28 +878,18 @@ fn stored_values(model: &CausalLm) -> std::collections::BTreeMap<String, Vec<f32
 #[test]
 fn lora_trains_only_its_adapters_and_resumes_to_the_same_adapter() {
     let device = dev().autodiff();
-    let many: Vec<TrainExample> = (0..4).flat_map(|_| examples()).collect();
     let mut s = settings(2, 10_000, None);
-    s.checkpoint_every = 3;
     s.lora = Some(LoraConfig {
         rank: 2,
         alpha: 4.0,
         layers: Some(vec![1]),
         ..LoraConfig::default()
     });
-    let (model, config) = tiny_model(&device);
+    let (model, _) = tiny_model(&device);
     let before = stored_values(&model);
     let first = &examples()[0];
     let logprob_before = seq_logprob(&model.valid(), first);
-    let (straight, _) = train(
-        model,
-        &config,
-        many.clone(),
-        Objective::Policy(PolicyLossConfig::default()),
-        &s,
-        &tmp("lora-straight"),
-    )
-    .unwrap();
+    let (straight, resumed, _, dir) = straight_and_resumed(&s, "lora");
     let after = stored_values(&straight);
     for (id, values) in &before {
         assert_eq!(
@@ -932,19 +913,6 @@ fn lora_trains_only_its_adapters_and_resumes_to_the_same_adapter() {
     assert!(seq_logprob(&straight.valid(), first) > logprob_before + 1e-3);
 
     // Killed after step 4 (checkpoint at 3), rerun: the same adapter as the straight run.
-    let dir = tmp("lora-resumed");
-    let (model, _) = tiny_model(&device);
-    let mut interrupted = s.clone();
-    interrupted.stop_after = Some(4);
-    train(
-        model,
-        &config,
-        many.clone(),
-        Objective::Policy(PolicyLossConfig::default()),
-        &interrupted,
-        &dir,
-    )
-    .unwrap();
     let checkpoint = dir.join("checkpoint");
     assert!(
         checkpoint
@@ -956,17 +924,6 @@ fn lora_trains_only_its_adapters_and_resumes_to_the_same_adapter() {
         !checkpoint.join("model").exists(),
         "a LoRA checkpoint holds the adapter only"
     );
-    let (model, _) = tiny_model(&device);
-    let (resumed, report) = train(
-        model,
-        &config,
-        many,
-        Objective::Policy(PolicyLossConfig::default()),
-        &s,
-        &dir,
-    )
-    .unwrap();
-    assert_eq!(report.resumed_from, 3);
     for ((name, a), (_, b)) in adapter.iter().zip(&lora::adapter_tensors(&resumed)) {
         let d = a
             .iter::<f32>()
@@ -1082,7 +1039,6 @@ fn tmp_keep(name: &str) -> std::path::PathBuf {
 #[test]
 fn mixed_precision_runs_resume_from_their_f32_masters() {
     let device = dev().autodiff();
-    let many: Vec<TrainExample> = (0..4).flat_map(|_| examples()).collect();
     let compute = if device.supports_dtype(DType::BF16) {
         o1p_model::Precision::Bf16
     } else if device.supports_dtype(DType::F16) {
@@ -1100,44 +1056,10 @@ fn mixed_precision_runs_resume_from_their_f32_masters() {
         }),
     ] {
         let mut s = settings(2, 10_000, None);
-        s.checkpoint_every = 3;
         s.mixed_precision = Some(compute);
         s.lora = lora_spec.clone();
         let label = if lora_spec.is_some() { "lora" } else { "full" };
-        let (model, config) = tiny_model(&device);
-        let (straight, _) = train(
-            model,
-            &config,
-            many.clone(),
-            Objective::Policy(PolicyLossConfig::default()),
-            &s,
-            &tmp(&format!("mixed-straight-{label}")),
-        )
-        .unwrap();
-        let dir = tmp(&format!("mixed-resumed-{label}"));
-        let mut interrupted = s.clone();
-        interrupted.stop_after = Some(4);
-        let (model, _) = tiny_model(&device);
-        train(
-            model,
-            &config,
-            many.clone(),
-            Objective::Policy(PolicyLossConfig::default()),
-            &interrupted,
-            &dir,
-        )
-        .unwrap();
-        let (model, _) = tiny_model(&device);
-        let (resumed, report) = train(
-            model,
-            &config,
-            many.clone(),
-            Objective::Policy(PolicyLossConfig::default()),
-            &s,
-            &dir,
-        )
-        .unwrap();
-        assert_eq!(report.resumed_from, 3, "{label}");
+        let (straight, resumed, _, _) = straight_and_resumed(&s, &format!("mixed-{label}"));
         let (a, b) = (stored_values(&straight), stored_values(&resumed));
         assert_eq!(a.len(), b.len(), "{label}");
         for (id, x) in &a {

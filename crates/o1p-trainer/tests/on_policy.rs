@@ -275,17 +275,22 @@ fn an_interrupted_run_resumes_to_the_same_model_without_redoing_a_round() {
     );
 }
 
-#[test]
-fn on_policy_mode_runs_from_a_toml_config() {
-    let f = fixture("toml");
-    let out = tmp("toml-run");
-    let text = format!(
+/// An on-policy run config over the fixture: 2 rounds of 2 samples per problem, batches of 4,
+/// with `extra` (tables) appended.
+fn on_policy_toml(
+    f: &Fixture,
+    out: &Path,
+    checkpoint_every: usize,
+    lr: &str,
+    extra: &str,
+) -> String {
+    format!(
         r#"
 model = {model:?}
 samples = {pool:?}
 out = {out:?}
 mode = "on_policy"
-checkpoint_every = 0
+checkpoint_every = {checkpoint_every}
 
 [on_policy]
 problems = {problems:?}
@@ -294,15 +299,22 @@ samples_per_round = 2
 decode_batch = 8
 
 [optim]
-lr = 1e-3
+lr = {lr}
 batch_size = 4
 max_seq_len = 64
-"#,
+
+{extra}"#,
         model = f.model_dir,
         pool = f.pool_dir,
-        out = out,
         problems = f.problems_file,
-    );
+    )
+}
+
+#[test]
+fn on_policy_mode_runs_from_a_toml_config() {
+    let f = fixture("toml");
+    let out = tmp("toml-run");
+    let text = on_policy_toml(&f, &out, 0, "1e-3", "");
     let config = TrainConfig::from_toml(&text, "run.toml").unwrap();
     let report = o1p_trainer::run(&config, false).unwrap();
     assert_eq!(report.rounds, 2);
@@ -513,35 +525,8 @@ fn a_rerun_with_other_settings_or_pool_is_refused_untouched() {
 fn a_lora_run_writes_a_peft_adapter_and_the_merged_model() {
     let f = fixture("lora");
     let out = tmp("lora-run");
-    let text = format!(
-        r#"
-model = {model:?}
-samples = {pool:?}
-out = {out:?}
-mode = "on_policy"
-checkpoint_every = 1
-
-[on_policy]
-problems = {problems:?}
-rounds = 2
-samples_per_round = 2
-decode_batch = 8
-
-[optim]
-lr = 5e-2
-batch_size = 4
-max_seq_len = 64
-
-[lora]
-rank = 2
-alpha = 4.0
-targets = ["q_proj", "v_proj", "down_proj"]
-"#,
-        model = f.model_dir,
-        pool = f.pool_dir,
-        out = out,
-        problems = f.problems_file,
-    );
+    let lora = "[lora]\nrank = 2\nalpha = 4.0\ntargets = [\"q_proj\", \"v_proj\", \"down_proj\"]\n";
+    let text = on_policy_toml(&f, &out, 1, "5e-2", lora);
     let config = TrainConfig::from_toml(&text, "run.toml").unwrap();
     let report = o1p_trainer::run(&config, false).unwrap();
     assert_eq!((report.rounds, report.steps), (2, 4));

@@ -478,26 +478,15 @@ pub(crate) fn linear_layers(model: &CausalLm) -> Vec<(String, &Linear)> {
 }
 
 /// One tensor of a checkpoint being written: its name, shape and dtype up front (the file's
-/// header needs them), its host copy made only when the writer reaches it and dropped with the
-/// entry right after (safetensors consumes the entries one by one).
+/// header needs them), its host copy made by `read` only when the writer reaches it.
 struct Entry<'a> {
     name: String,
     shape: Vec<usize>,
     dtype: DType,
-    read: Box<dyn Fn() -> TensorData + 'a>,
-    host: std::cell::OnceCell<TensorData>,
+    read: Box<dyn FnOnce() -> TensorData + 'a>,
 }
 
-impl safetensors::View for Entry<'_> {
-    fn dtype(&self) -> Dtype {
-        st_dtype(self.dtype)
-    }
-    fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
-        std::borrow::Cow::Borrowed(self.host.get_or_init(|| (self.read)()).as_bytes())
-    }
+impl Entry<'_> {
     fn data_len(&self) -> usize {
         self.shape.iter().product::<usize>() * self.dtype.size()
     }
@@ -544,7 +533,6 @@ fn entries(model: &CausalLm, stored: bool, dtype: Option<DType>) -> Vec<Entry<'_
             shape,
             dtype,
             read: Box::new(read),
-            host: Default::default(),
         }
     }
     let mut out = Vec::new();
@@ -629,12 +617,7 @@ fn write_pretrained(
     config: &ModelConfig,
     dir: &Path,
 ) -> Result<()> {
-    // Streamed: each tensor's host copy is made when the writer reaches it and dropped after,
-    // so saving never holds a host copy of the whole model at once.
-    serialize(
-        &dir.join("model.safetensors"),
-        entries.into_iter().map(|e| (e.name.clone(), e)),
-    )?;
+    write_streamed(&dir.join("model.safetensors"), entries)?;
 
     let config_json = config.to_hf_json(hf_dtype_name(dtype));
     write_atomic(&dir.join("config.json"), &pretty(&config_json))?;
@@ -661,38 +644,73 @@ fn write_pretrained(
 /// Writes host `tensors` (small ones: a LoRA adapter) to the safetensors file `path`
 /// atomically.
 pub(crate) fn write_safetensors(path: &Path, tensors: &BTreeMap<String, TensorData>) -> Result<()> {
-    let views = tensors
+    let entries = tensors
         .iter()
-        .map(|(name, data)| {
-            let view = safetensors::tensor::TensorView::new(
-                st_dtype(data.dtype()),
-                data.shape().to_vec(),
-                data.as_bytes(),
-            )
-            .map_err(|e| ModelError::Safetensors {
-                path: path.to_path_buf(),
-                problem: format!("{name}: {e}"),
-            })?;
-            Ok((name.clone(), view))
+        .map(|(name, data)| Entry {
+            name: name.clone(),
+            shape: data.shape().to_vec(),
+            dtype: data.dtype(),
+            read: Box::new(move || data.clone()),
         })
-        .collect::<Result<Vec<_>>>()?;
-    serialize(path, views)
+        .collect();
+    write_streamed(path, entries)
 }
 
-/// Writes `views` to the safetensors file `path` atomically, with PyTorch's metadata
-/// `{"format": "pt"}`; safetensors reads each view's data as it reaches it.
-fn serialize<V: safetensors::View>(
-    path: &Path,
-    views: impl IntoIterator<Item = (String, V)>,
-) -> Result<()> {
-    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-    write_atomic_with(path, |tmp| {
-        safetensors::serialize_to_file(views, Some(metadata), tmp).map_err(|e| {
-            ModelError::Safetensors {
-                path: path.to_path_buf(),
-                problem: e.to_string(),
-            }
+/// Writes `entries` to the safetensors file `path` atomically, with PyTorch's metadata
+/// `{"format": "pt"}`: byte for byte what `safetensors::serialize_to_file` writes (its header
+/// types, its tensor order), but reading one entry's host copy at a time and dropping it once
+/// written. safetensors' own writer keeps every view alive until the end of the file, so a
+/// view that makes its host copy lazily still ends with a host copy of the whole model.
+fn write_streamed(path: &Path, mut entries: Vec<Entry<'_>>) -> Result<()> {
+    use safetensors::tensor::TensorInfo;
+    use std::io::Write;
+    let format_error = |problem: String| ModelError::Safetensors {
+        path: path.to_path_buf(),
+        problem,
+    };
+    // safetensors' order: descending dtype alignment, then name; the offsets follow it.
+    entries.sort_by(|l, r| {
+        st_dtype(r.dtype)
+            .cmp(&st_dtype(l.dtype))
+            .then_with(|| l.name.cmp(&r.name))
+    });
+    let mut offset = 0;
+    let infos = entries
+        .iter()
+        .map(|e| {
+            let info = TensorInfo {
+                dtype: st_dtype(e.dtype),
+                shape: e.shape.clone(),
+                data_offsets: (offset, offset + e.data_len()),
+            };
+            offset += e.data_len();
+            (e.name.clone(), info)
         })
+        .collect();
+    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    let header = Metadata::new(Some(metadata), infos).map_err(|e| format_error(e.to_string()))?;
+    let mut header = serde_json::to_vec(&header).map_err(|e| format_error(e.to_string()))?;
+    header.resize(header.len().next_multiple_of(8), b' ');
+
+    write_atomic_with(path, |tmp| {
+        let io = |e| ModelError::io(tmp, e);
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, File::create(tmp).map_err(io)?);
+        out.write_all(&(header.len() as u64).to_le_bytes())
+            .map_err(io)?;
+        out.write_all(&header).map_err(io)?;
+        for entry in entries {
+            let expected = entry.data_len();
+            let data = (entry.read)();
+            if data.as_bytes().len() != expected {
+                return Err(format_error(format!(
+                    "{}: {} bytes of data for {expected} in the header",
+                    entry.name,
+                    data.as_bytes().len()
+                )));
+            }
+            out.write_all(data.as_bytes()).map_err(io)?;
+        }
+        out.flush().map_err(io)
     })
 }
 
@@ -780,4 +798,52 @@ pub fn remove_stale_temporaries(dir: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The streamed writer's file is the one `safetensors::serialize` makes from the same
+    /// tensors, header and order included, with mixed dtypes (the order sorts by dtype first).
+    #[test]
+    fn streamed_file_is_byte_for_byte_safetensors_own() {
+        let tensors = BTreeMap::from([
+            (
+                "b.weight".to_string(),
+                TensorData::new(vec![1.0f32, -2.0, 3.5, 0.25, 8.0, 9.0], [2, 3]),
+            ),
+            (
+                "a.bias".to_string(),
+                TensorData::new(vec![half::bf16::from_f32(0.5); 3], [3]),
+            ),
+            ("c".to_string(), TensorData::new(vec![7.0f32], [1])),
+            (
+                "d.weight".to_string(),
+                TensorData::new(vec![half::f16::from_f32(-1.5); 4], [4, 1]),
+            ),
+        ]);
+        let dir = std::env::temp_dir().join(format!("o1p-streamed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.safetensors");
+        write_safetensors(&path, &tensors).unwrap();
+        let ours = std::fs::read(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let views: Vec<_> = tensors
+            .iter()
+            .map(|(name, data)| {
+                let view = safetensors::tensor::TensorView::new(
+                    st_dtype(data.dtype()),
+                    data.shape().to_vec(),
+                    data.as_bytes(),
+                )
+                .unwrap();
+                (name.clone(), view)
+            })
+            .collect();
+        let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+        let theirs = safetensors::serialize(views, Some(metadata)).unwrap();
+        assert_eq!(ours, theirs);
+    }
 }

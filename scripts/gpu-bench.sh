@@ -20,10 +20,13 @@
 #   BIN            directory of the example binaries [target/release/examples]
 #   BIN_TCH, BIN_WGPU  per-backend binary directories (when the two builds live apart) [$BIN]
 #   SAMPLE_SHAPES  shapes for the sampler ["qwen2.5-0.5b r1-distill-1.5b"]
-#   TRAIN_CASES    SHAPE:DTYPE:LAYERS triples for the trainer, LAYERS = "all" or the number of
-#                  trainable last layers
-#                  ["qwen2.5-0.5b:f32:all r1-distill-1.5b:f32:14 r1-distill-1.5b:bf16:all
-#                    r1-distill-1.5b:f32:all"]
+#   TRAIN_CASES    SHAPE:DTYPE:TUNING[:gc] cases for the trainer. DTYPE is the run config's
+#                  `dtype` (f32, bf16-mixed, f16-mixed, bf16, f16); TUNING = "all", the number
+#                  of trainable last layers, or "loraR" (rank-R LoRA, alpha 2R, on every linear
+#                  layer, lr 1e-4); ":gc" turns gradient_checkpointing on
+#                  ["qwen2.5-0.5b:f32:all r1-distill-1.5b:bf16-mixed:all
+#                    r1-distill-1.5b:bf16-mixed:all:gc r1-distill-1.5b:bf16-mixed:lora16
+#                    r1-distill-1.5b:f32:4 r1-distill-1.5b:f32:all"]
 #   SEQ_LEN        training sequence length, prompt included [1024]
 #   TRAIN_BATCH    sequences per optimizer step (the pool holds 40 sequences) [8]
 #   TOKEN_BUDGET   padded tokens per training micro-batch [4096]
@@ -42,7 +45,7 @@ WORK=${WORK:-target/gpu-bench-work}
 BACKENDS=${BACKENDS-"tch wgpu"}
 BIN=${BIN:-target/release/examples}
 SAMPLE_SHAPES=${SAMPLE_SHAPES-"qwen2.5-0.5b r1-distill-1.5b"}
-TRAIN_CASES=${TRAIN_CASES-"qwen2.5-0.5b:f32:all r1-distill-1.5b:f32:14 r1-distill-1.5b:bf16:all r1-distill-1.5b:f32:all"}
+TRAIN_CASES=${TRAIN_CASES-"qwen2.5-0.5b:f32:all r1-distill-1.5b:bf16-mixed:all r1-distill-1.5b:bf16-mixed:all:gc r1-distill-1.5b:bf16-mixed:lora16 r1-distill-1.5b:f32:4 r1-distill-1.5b:f32:all"}
 SEQ_LEN=${SEQ_LEN:-1024}
 TOKEN_BUDGET=${TOKEN_BUDGET:-4096}
 TRAIN_BATCH=${TRAIN_BATCH:-8}
@@ -287,12 +290,13 @@ PY
 # checkpoint_every = 0. tokens/s = the median of metrics.jsonl's per-step tokens_per_second
 # (response tokens) over the steps after the first.
 train_case() {
-  local b=$1 shape=$2 dtype=$3 layers=$4 bin model lim t0 dir peak rc
+  local b=$1 shape=$2 dtype=$3 layers=$4 gc=$5 bin model lim t0 dir peak rc
   bin=$(bin_for "$b")
   model=$WORK/models/$shape
   local name="train-$dtype-$layers"
-  [ "$layers" = all ] || name="train-$dtype-last$layers"
-  if [ "$b" = wgpu ] && [ "$dtype" = bf16 ]; then
+  [[ "$layers" = all || "$layers" = lora* ]] || name="train-$dtype-last$layers"
+  [ "$gc" = true ] && name="$name-gc"
+  if [ "$b" = wgpu ] && [[ "$dtype" = bf16* ]]; then
     row "$b" "$shape" "$name" skipped - "bf16 is not a WGSL type of Burn's wgpu backend" n/a 0
     return
   fi
@@ -304,14 +308,23 @@ train_case() {
   dir=$WORK/run-$b-$shape-$name
   rm -rf "$dir"
   mkdir -p "$dir"
-  local trainable=""
-  [ "$layers" = all ] || trainable="trainable_last_layers = $layers"
+  local trainable="" lr=2e-7
+  case $layers in
+    all) ;;
+    lora*)
+      # Adapters start at zero: LoRA recipes train at 1e-5 to 2e-4, not full tuning's 2e-7.
+      lr=1e-4
+      trainable=$(printf '\n[lora]\nrank = %s\nalpha = %s.0' "${layers#lora}" "$((2 * ${layers#lora}))")
+      ;;
+    *) trainable="trainable_last_layers = $layers" ;;
+  esac
   cat >"$dir.toml" <<EOF
 model = "$model"
 samples = "$WORK/pool-$shape-$SEQ_LEN"
 out = "$dir"
 backend = "$b"
 dtype = "$dtype"
+gradient_checkpointing = $gc
 seed = 0
 checkpoint_every = 0
 
@@ -325,7 +338,7 @@ samples_per_problem = 0
 ratio = "token_mean"
 
 [optim]
-lr = 2e-7
+lr = $lr
 warmup_ratio = 0.0
 batch_size = $TRAIN_BATCH
 token_budget = $TOKEN_BUDGET
@@ -375,9 +388,10 @@ for shape in $SAMPLE_SHAPES; do
   done
 done
 for c in $TRAIN_CASES; do
-  IFS=: read -r shape dtype layers <<<"$c"
+  IFS=: read -r shape dtype layers gc <<<"$c"
+  gc=$([ "$gc" = gc ] && echo true || echo false)
   for b in $BACKENDS; do
-    [ -n "${USABLE[$b]:-}" ] && train_case "$b" "$shape" "$dtype" "$layers"
+    [ -n "${USABLE[$b]:-}" ] && train_case "$b" "$shape" "$dtype" "$layers" "$gc"
   done
 done
 

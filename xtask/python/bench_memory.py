@@ -3,6 +3,7 @@ shape, ours (`prune`) against PyTorch (transformers + PEFT) in the same run, as 
 
     cargo xtask bench-memory -- [--layers 28] [--seq-lens 1024,2048]
         [--rows freeze4,lora16] [--checkpointing both|on|off] [--threads 2] [--limit-gb 21]
+        [--timeout-min 25]
 
 A random checkpoint of the 1.5B shape (hidden 1536, 12 / 2 heads, SwiGLU 8960, vocabulary
 151,936, tied; bf16 on disk, loaded in f32; `--layers` of them, 28 as published) and, per
@@ -21,7 +22,8 @@ each with and without gradient checkpointing (`gradient_checkpointing = true`;
 `gradient_checkpointing_enable()`). Peak memory is the process's VmHWM; tokens/s is response
 tokens over the step's wall time (forward, backward and AdamW of both micro-batches, not the
 load, the reference pass or the save). A process whose resident memory passes `--limit-gb` is
-killed and its row says so. Both sides use `--threads` threads (RAYON_NUM_THREADS,
+killed and its row says so, as is one still running after `--timeout-min` minutes (PyTorch's
+bf16 autocast on a CPU without bf16 matrix units takes far longer than f32). Both sides use `--threads` threads (RAYON_NUM_THREADS,
 torch.set_num_threads). Needs torch, transformers and peft, and a built
 `target/release/examples/prune`.
 
@@ -95,12 +97,13 @@ max_seq_len = {seq_len}
 """
 
 
-def watch(command, env, limit_gb, log):
-    """Runs `command`, polling its resident memory; returns (exit code, peak bytes, killed, s)."""
+def watch(command, env, limit_gb, timeout_s, log):
+    """Runs `command`, polling its resident memory; returns (exit code, peak bytes, why killed
+    or None, seconds, stdout)."""
     t0 = time.time()
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=open(log, "w"),
                             text=True)
-    hwm, killed = 0, False
+    hwm, killed = 0, None
     while proc.poll() is None:
         try:
             status = dict(l.split(":", 1) for l in open(f"/proc/{proc.pid}/status").read().splitlines())
@@ -110,7 +113,10 @@ def watch(command, env, limit_gb, log):
             break
         if rss > limit_gb * 1e9:
             proc.kill()
-            killed = True
+            killed = f"over {limit_gb:.0f} GB (killed)"
+        elif time.time() - t0 > timeout_s:
+            proc.kill()
+            killed = f"not done in {timeout_s / 60:.0f} min (killed; peak so far {hwm / 1e9:.2f} GB)"
         time.sleep(0.05)
     out = proc.stdout.read()
     rc = proc.wait()
@@ -125,6 +131,7 @@ def main():
     ap.add_argument("--checkpointing", default="both", choices=["both", "on", "off"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit-gb", type=float, default=21.0)
+    ap.add_argument("--timeout-min", type=float, default=25.0)
     ap.add_argument("--work", default=os.path.join(ROOT, "target", "bench-memory"))
     ap.add_argument("--prune", default=os.path.join(ROOT, "target", "release", "examples", "prune"))
     args = ap.parse_args()
@@ -147,7 +154,8 @@ def main():
                 with open(ours_dir + ".toml", "w") as f:
                     f.write(run_config(model, pool, ours_dir, seq_len, row, gc))
                 rc, peak, killed, wall, _ = watch([args.prune, "--config", ours_dir + ".toml"],
-                                                  env, args.limit_gb, ours_dir + ".err")
+                                                  env, args.limit_gb,
+                                                  args.timeout_min * 60, ours_dir + ".err")
                 ours = {"exit": rc, "peak_gb": peak / 1e9, "killed": killed, "wall_s": wall}
                 if rc == 0:
                     line = open(os.path.join(ours_dir, "metrics.jsonl")).readline()
@@ -158,7 +166,8 @@ def main():
                            torch_dir, *ROWS[row][2], "--threads", str(args.threads)]
                 if gc:
                     command.append("--gradient-checkpointing")
-                rc, peak, killed, wall, out = watch(command, env, args.limit_gb, torch_dir + ".err")
+                rc, peak, killed, wall, out = watch(command, env, args.limit_gb,
+                                                    args.timeout_min * 60, torch_dir + ".err")
                 theirs = {"exit": rc, "peak_gb": peak / 1e9, "killed": killed, "wall_s": wall}
                 if rc == 0:
                     step = json.loads(out.strip().splitlines()[-1])
@@ -168,7 +177,7 @@ def main():
 
                 def cell(side):
                     if side["killed"]:
-                        return f"over {args.limit_gb:.0f} GB (killed)"
+                        return side["killed"]
                     if side["exit"] != 0:
                         return f"failed (exit {side['exit']})"
                     return f"{side['peak_gb']:.2f}, {side['tokens_per_second']:.1f}"

@@ -1,10 +1,13 @@
-//! The batched decoder loop and the token samplers.
+//! Sampling settings, batched generation over the [`Batcher`], and the token samplers.
 
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 pub use o1p_data::FinishReason;
 use o1p_model::{CausalLm, Tokenizer, token_logprobs};
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
+
+use crate::batcher::{BatchEvent, Batcher};
 
 /// How to pick the next token.
 #[derive(Clone, Debug, PartialEq)]
@@ -100,126 +103,36 @@ pub fn generate_with(
 ) -> Vec<Completion> {
     assert_eq!(prompts.len(), seeds.len(), "one seed per prompt");
     assert!(prompts.iter().all(|p| !p.is_empty()), "empty prompt");
-    let n = prompts.len();
-    let mut done: Vec<Option<Completion>> = vec![None; n];
-    if n == 0 || params.max_new_tokens == 0 {
-        return prompts
-            .iter()
-            .map(|_| Completion {
-                token_ids: Vec::new(),
-                logprobs: Vec::new(),
-                finish_reason: FinishReason::Length,
-            })
-            .collect();
+    // Every prompt is admitted at the first step: one prefill pass, then rows leave as
+    // they finish (the batcher's static case).
+    let mut batcher = Batcher::new(model, tokenizer, prompts.len());
+    let params = Arc::new(params.clone());
+    for (i, (prompt, &seed)) in prompts.iter().zip(seeds).enumerate() {
+        batcher.submit(i as u64, prompt.clone(), seed, Arc::clone(&params));
     }
-    let device = model.model.embed_tokens.weight.device();
-    let vocab = model.vocab_size();
-    let mut rngs: Vec<ChaCha8Rng> = seeds
-        .iter()
-        .map(|&s| ChaCha8Rng::seed_from_u64(s))
-        .collect();
-
-    // Left-pad the prompts: row i has `pad[i]` masked positions, then its prompt.
-    let width = prompts.iter().map(Vec::len).max().unwrap_or(0);
-    let pads: Vec<usize> = prompts.iter().map(|p| width - p.len()).collect();
-    let mut tokens = Vec::with_capacity(n * width);
-    let mut positions = Vec::with_capacity(n * width);
-    // `key_padding[row]` covers every cached position of the row; it grows by one per step.
-    let mut key_padding: Vec<Vec<bool>> = Vec::with_capacity(n);
-    for (prompt, &pad) in prompts.iter().zip(&pads) {
-        tokens.extend(std::iter::repeat_n(0i64, pad).chain(prompt.iter().map(|&t| t as i64)));
-        positions.extend(std::iter::repeat_n(0i64, pad).chain(0..prompt.len() as i64));
-        key_padding.push((0..width).map(|j| j < pad).collect());
-    }
-    let any_pad = pads.iter().any(|&p| p > 0);
-    let mut cache = model.new_cache();
-    let logits = model.forward_last(
-        Tensor::from_data(TensorData::new(tokens, [n, width]), &device),
-        Some(Tensor::from_data(
-            TensorData::new(positions, [n, width]),
-            &device,
-        )),
-        any_pad.then(|| mask_tensor(&key_padding, &device)),
-        Some(&mut cache),
-    );
-    let mut host_logits = logits.into_data().convert_dtype(burn::tensor::DType::F32);
-    on_step(Step { index: 0, rows: n });
-    let mut step_index = 0;
-
-    // `active[k]` is the original index of batch row k.
-    let mut active: Vec<usize> = (0..n).collect();
-    let mut generated: Vec<Vec<u32>> = vec![Vec::new(); n];
-    let mut logprobs: Vec<Vec<f32>> = vec![Vec::new(); n];
-    let mut next_pos: Vec<usize> = prompts.iter().map(Vec::len).collect();
-
-    loop {
-        let values: &[f32] = host_logits.as_slice().expect("f32 logits");
-        let mut step_tokens = Vec::with_capacity(active.len());
-        let mut still_active = Vec::with_capacity(active.len());
-        for (row, &i) in active.iter().enumerate() {
-            let row_logits = &values[row * vocab..(row + 1) * vocab];
-            let (token, logprob) = pick_token(row_logits, params, &mut rngs[i]);
-            generated[i].push(token);
-            logprobs[i].push(logprob);
-            let finish = if params.stop_ids.contains(&token) {
-                Some(FinishReason::Eos)
-            } else if hits_stop_string(&generated[i], params, tokenizer) {
-                Some(FinishReason::Stop)
-            } else if generated[i].len() >= params.max_new_tokens {
-                Some(FinishReason::Length)
-            } else {
-                None
-            };
-            match finish {
-                Some(reason) => {
-                    done[i] = Some(Completion {
-                        token_ids: std::mem::take(&mut generated[i]),
-                        logprobs: std::mem::take(&mut logprobs[i]),
-                        finish_reason: reason,
-                    });
-                }
-                None => {
-                    still_active.push((row, i));
-                    step_tokens.push(token);
-                }
+    let mut done: Vec<Option<Completion>> = vec![None; prompts.len()];
+    let mut events = Vec::new();
+    let mut decoding_steps = 0;
+    while !batcher.is_idle() {
+        let report = batcher.step(&mut events);
+        if report.prefill_rows > 0 {
+            on_step(Step {
+                index: 0,
+                rows: report.prefill_rows,
+            });
+        }
+        if report.decode_rows > 0 {
+            decoding_steps += 1;
+            on_step(Step {
+                index: decoding_steps,
+                rows: report.decode_rows,
+            });
+        }
+        for event in events.drain(..) {
+            if let BatchEvent::Finished { id, completion } = event {
+                done[id as usize] = Some(completion);
             }
         }
-        if still_active.is_empty() {
-            break;
-        }
-        // Finished rows leave the batch and the cache, so later steps cost only what is left.
-        if still_active.len() < active.len() {
-            let rows: Vec<i64> = still_active.iter().map(|&(row, _)| row as i64).collect();
-            let keep = rows.len();
-            cache.retain_rows(Tensor::from_data(TensorData::new(rows, [keep]), &device));
-            key_padding = still_active
-                .iter()
-                .map(|&(row, _)| std::mem::take(&mut key_padding[row]))
-                .collect();
-        }
-        active = still_active.iter().map(|&(_, i)| i).collect();
-        let b = active.len();
-        let step_positions: Vec<i64> = active.iter().map(|&i| next_pos[i] as i64).collect();
-        for &i in &active {
-            next_pos[i] += 1;
-        }
-        key_padding.iter_mut().for_each(|row| row.push(false));
-        let step_tokens: Vec<i64> = step_tokens.into_iter().map(i64::from).collect();
-        let logits = model.forward_last(
-            Tensor::from_data(TensorData::new(step_tokens, [b, 1]), &device),
-            Some(Tensor::from_data(
-                TensorData::new(step_positions, [b, 1]),
-                &device,
-            )),
-            any_pad.then(|| mask_tensor(&key_padding, &device)),
-            Some(&mut cache),
-        );
-        host_logits = logits.into_data().convert_dtype(burn::tensor::DType::F32);
-        step_index += 1;
-        on_step(Step {
-            index: step_index,
-            rows: b,
-        });
     }
     done.into_iter()
         .map(|c| c.expect("every row finishes"))
@@ -250,13 +163,21 @@ pub fn prompt_logprobs(model: &CausalLm, prompt: &[u32]) -> Vec<f32> {
         .unwrap_or_default()
 }
 
-fn mask_tensor(rows: &[Vec<bool>], device: &burn::tensor::Device) -> Tensor<2, Bool> {
-    let (b, t) = (rows.len(), rows[0].len());
-    let flat: Vec<bool> = rows.iter().flatten().copied().collect();
-    Tensor::from_data(TensorData::new(flat, [b, t]), device)
+/// The key-padding mask of rows whose first `pads[i]` of `width` positions are padding
+/// (`true`: not to be attended to).
+pub(crate) fn mask_tensor(
+    pads: &[usize],
+    width: usize,
+    device: &burn::tensor::Device,
+) -> Tensor<2, Bool> {
+    let flat: Vec<bool> = pads
+        .iter()
+        .flat_map(|&pad| (0..width).map(move |j| j < pad))
+        .collect();
+    Tensor::from_data(TensorData::new(flat, [pads.len(), width]), device)
 }
 
-fn hits_stop_string(
+pub(crate) fn hits_stop_string(
     generated: &[u32],
     params: &SamplingParams,
     tokenizer: Option<&Tokenizer>,
@@ -284,7 +205,11 @@ fn hits_stop_string(
 }
 
 /// Picks a token from one row of logits; returns it with its temperature-1 log-probability.
-fn pick_token(logits: &[f32], params: &SamplingParams, rng: &mut ChaCha8Rng) -> (u32, f32) {
+pub(crate) fn pick_token(
+    logits: &[f32],
+    params: &SamplingParams,
+    rng: &mut ChaCha8Rng,
+) -> (u32, f32) {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let log_z = max as f64
         + logits
@@ -346,6 +271,7 @@ fn pick_token(logits: &[f32], params: &SamplingParams, rng: &mut ChaCha8Rng) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
 
     #[test]
     fn greedy_takes_argmax_and_reports_its_logprob() {

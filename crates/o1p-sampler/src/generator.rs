@@ -5,11 +5,13 @@
 //! SGLang / llama.cpp server ([`crate::HttpGenerator`]) is the user's choice.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use o1p_model::{Backend, CausalLm, Precision, Pretrained, Tokenizer};
 
+use crate::batcher::{BatchEvent, Batcher};
 use crate::error::GenerateError;
-use crate::generate::{FinishReason, SamplingParams, generate};
+use crate::generate::{Completion, FinishReason, SamplingParams};
 use crate::limits::LengthLimits;
 
 /// A prompt: text (tokenized by whoever generates) or token ids.
@@ -106,7 +108,7 @@ pub trait Generator {
     }
 }
 
-/// The in-process generator: [`generate`] on a Burn model, `batch_size` sequences at a time.
+/// The in-process generator: a [`Batcher`] on a Burn model, `batch_size` sequences at a time.
 #[derive(Debug)]
 pub struct NativeGenerator {
     model: CausalLm,
@@ -232,6 +234,42 @@ impl NativeGenerator {
         Ok(ids)
     }
 
+    /// A [`Batcher`] over this model, `batch_size` rows at most: for callers that feed
+    /// sequences as they come (the `serve` example) or stream tokens. Submit with
+    /// [`NativeGenerator::with_stop_ids_of_model`]'s params and turn each finished sequence
+    /// into text with [`NativeGenerator::generated`].
+    pub fn batcher(&self) -> Batcher<'_> {
+        Batcher::new(&self.model, self.tokenizer.as_ref(), self.batch_size)
+    }
+
+    /// `params` plus the ids this generator always stops on ([`NativeGenerator::stop_ids`]).
+    pub fn with_stop_ids_of_model(&self, params: &SamplingParams) -> SamplingParams {
+        let mut params = params.clone();
+        for &id in &self.stop_ids {
+            if !params.stop_ids.contains(&id) {
+                params.stop_ids.push(id);
+            }
+        }
+        params
+    }
+
+    /// A finished sequence as [`Generator::generate`] returns it: its text (see
+    /// [`Generated::text`]), token ids, count and log-probabilities.
+    pub fn generated(
+        &self,
+        completion: Completion,
+        params: &SamplingParams,
+    ) -> Result<Generated, GenerateError> {
+        let text = self.text_of(&completion.token_ids, completion.finish_reason, params)?;
+        Ok(Generated {
+            text,
+            num_tokens: completion.token_ids.len(),
+            token_ids: Some(completion.token_ids),
+            finish_reason: completion.finish_reason,
+            logprobs: Some(completion.logprobs),
+        })
+    }
+
     /// Text of a completion: EOS token dropped, special tokens skipped, cut at the first stop
     /// string.
     fn text_of(
@@ -285,42 +323,37 @@ impl Generator for NativeGenerator {
                 .map_err(|problem| GenerateError::BadPrompt { index, problem })?;
             encoded.push(ids);
         }
-        let mut params = params.clone();
-        for &id in &self.stop_ids {
-            if !params.stop_ids.contains(&id) {
-                params.stop_ids.push(id);
-            }
-        }
-        // Flatten to one (prompt, seed) row per sample, decode `batch_size` rows at a time.
+        let params = self.with_stop_ids_of_model(params);
+        // One (prompt, seed) row per sample, `batch_size` decoding at a time: a row that
+        // finishes hands its place to the next one at the next step (continuous batching), so
+        // samples of very different lengths keep the batch full. The order rows join in
+        // depends only on the inputs, so a call's results do too.
         let rows: Vec<(usize, u64)> = requests
             .iter()
             .enumerate()
             .flat_map(|(i, r)| r.seeds.iter().map(move |&s| (i, s)))
             .collect();
+        let mut batcher = self.batcher();
+        let params = Arc::new(params);
+        for (row, &(i, seed)) in rows.iter().enumerate() {
+            batcher.submit(row as u64, encoded[i].clone(), seed, Arc::clone(&params));
+        }
+        let mut completions: Vec<Option<Completion>> = vec![None; rows.len()];
+        let mut events = Vec::new();
+        while !batcher.is_idle() {
+            batcher.step(&mut events);
+            for event in events.drain(..) {
+                if let BatchEvent::Finished { id, completion } = event {
+                    completions[id as usize] = Some(completion);
+                }
+            }
+        }
         let mut out: Vec<Vec<Generated>> = requests
             .iter()
             .map(|r| Vec::with_capacity(r.seeds.len()))
             .collect();
-        for chunk in rows.chunks(self.batch_size) {
-            let prompts: Vec<Vec<u32>> = chunk.iter().map(|&(i, _)| encoded[i].clone()).collect();
-            let seeds: Vec<u64> = chunk.iter().map(|&(_, s)| s).collect();
-            let completions = generate(
-                &self.model,
-                &prompts,
-                &seeds,
-                &params,
-                self.tokenizer.as_ref(),
-            );
-            for (&(i, _), c) in chunk.iter().zip(completions) {
-                let text = self.text_of(&c.token_ids, c.finish_reason, &params)?;
-                out[i].push(Generated {
-                    text,
-                    num_tokens: c.token_ids.len(),
-                    token_ids: Some(c.token_ids),
-                    finish_reason: c.finish_reason,
-                    logprobs: Some(c.logprobs),
-                });
-            }
+        for (&(i, _), c) in rows.iter().zip(completions) {
+            out[i].push(self.generated(c.expect("every row finishes"), &params)?);
         }
         Ok(out)
     }

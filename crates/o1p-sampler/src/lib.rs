@@ -1,12 +1,13 @@
 //! Generation and pre-sampling for O1-Pruner.
 //!
-//! - [`generate`] is the native Burn decoder loop. Prompts of different lengths are
-//!   left-padded with explicit position ids and a key-padding mask, so a sequence gets the
-//!   same tokens alone and inside a batch; finished rows leave the batch (and the cache) at
-//!   once. Every sequence samples from its own seeded RNG, so its tokens do not depend on
-//!   what it was batched with, which is what makes pre-sampling resumable with identical
-//!   results.
-//! - [`Generator`] is "prompts in, completions out": [`NativeGenerator`] runs [`generate`]
+//! - [`Batcher`] is the native Burn decoder loop, with continuous batching: sequences join
+//!   the running batch at the next step and leave it when done. Prompts of different lengths
+//!   are left-padded with explicit position ids and a key-padding mask, so a sequence gets
+//!   the same tokens alone and inside a batch. Every sequence samples from its own seeded
+//!   RNG, so its tokens do not depend on what it was batched with, which is what makes
+//!   pre-sampling resumable with identical results. [`generate`] is a batcher given every
+//!   prompt at once.
+//! - [`Generator`] is "prompts in, completions out": [`NativeGenerator`] runs a [`Batcher`]
 //!   in this process, [`HttpGenerator`] calls an OpenAI-compatible `/v1/completions` server
 //!   (vLLM, SGLang, llama.cpp, or the `serve` example of this project); [`HttpPool`] spreads
 //!   the calls over several such servers and moves a dead server's calls to the others.
@@ -31,6 +32,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod batcher;
 mod error;
 mod generate;
 mod generator;
@@ -42,6 +44,7 @@ pub mod server;
 pub mod shard;
 pub mod testing;
 
+pub use batcher::{BatchEvent, Batcher, SequenceId, StepReport};
 pub use error::{GenerateError, PresampleError, ServerFailure};
 pub use generate::{
     Completion, FinishReason, SamplingParams, Step, generate, generate_with, prompt_logprobs,

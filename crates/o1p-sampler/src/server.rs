@@ -1,9 +1,11 @@
 //! A small HTTP/1.1 server on std only: the transport of the `serve` example.
 //!
 //! Each connection gets a thread that reads requests (`Content-Length` bodies, keep-alive,
-//! `Expect: 100-continue`) and hands them to the one thread that calls [`Server::recv`], so
-//! requests are answered one at a time, in arrival order. Two bounds keep idle clients from
-//! exhausting the process (each open connection is a thread):
+//! `Expect: 100-continue`) and hands them, in arrival order, to the thread that calls
+//! [`Server::recv`] (or [`Server::try_recv`]). That thread may hold many requests at once and
+//! answer each whole ([`Exchange::respond`]) or as a stream written piece by piece while it
+//! works on the others ([`Exchange::stream`]: server-sent events). Two bounds keep idle
+//! clients from exhausting the process (each open connection is a thread):
 //!
 //! - an **idle timeout**: a connection that sends no byte of a next request for that long is
 //!   closed (a connection waiting for its answer is not idle, however long generation takes);
@@ -37,7 +39,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::time::Duration;
 
 /// Limits of a [`Server`].
@@ -108,13 +110,26 @@ impl HttpResponse {
     }
 }
 
+/// What the answering thread sends a connection's thread.
+#[derive(Debug)]
+enum Reply {
+    /// A whole response.
+    Whole(HttpResponse),
+    /// The head of a streamed `200` response of this content type; chunks follow.
+    StreamHead(&'static str),
+    /// A piece of a streamed body, written and flushed at once.
+    Chunk(String),
+    /// The end of a streamed body.
+    End,
+}
+
 /// One request and the way back to its connection.
 #[derive(Debug)]
 pub struct Exchange {
     method: String,
     path: String,
     body: String,
-    reply: SyncSender<HttpResponse>,
+    reply: Sender<Reply>,
     /// The client's socket, to look whether it has gone (never read from here).
     client: Option<TcpStream>,
 }
@@ -140,28 +155,69 @@ impl Exchange {
     /// another server does not wait for this answer. Looks at the socket without reading
     /// from it; pipelined bytes of a next request count as a client still there.
     pub fn client_gone(&self) -> bool {
-        let Some(client) = &self.client else {
-            return false;
-        };
-        // The connection's thread is blocked on the answer, not on the socket, so switching
-        // the socket to non-blocking for one peek cannot disturb a read.
-        if client.set_nonblocking(true).is_err() {
-            return false;
-        }
-        let mut byte = [0u8; 1];
-        let gone = match client.peek(&mut byte) {
-            Ok(0) => true,
-            Ok(_) => false,
-            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
-        };
-        let _ = client.set_nonblocking(false);
-        gone
+        self.client.as_ref().is_some_and(peer_closed)
     }
 
     /// Sends the answer (dropped silently if the client has gone).
     pub fn respond(self, response: HttpResponse) {
-        let _ = self.reply.send(response);
+        let _ = self.reply.send(Reply::Whole(response));
     }
+
+    /// Starts a streamed `200` answer of `content_type` (`text/event-stream` for server-sent
+    /// events): each [`ResponseStream::send`] is written and flushed at once, with chunked
+    /// transfer encoding on a keep-alive connection, or delimited by closing the connection
+    /// when the client asked for `Connection: close`.
+    pub fn stream(self, content_type: &'static str) -> ResponseStream {
+        let _ = self.reply.send(Reply::StreamHead(content_type));
+        ResponseStream {
+            reply: self.reply,
+            client: self.client,
+        }
+    }
+}
+
+/// A streamed answer in progress ([`Exchange::stream`]); it ends when dropped.
+#[derive(Debug)]
+pub struct ResponseStream {
+    reply: Sender<Reply>,
+    client: Option<TcpStream>,
+}
+
+impl ResponseStream {
+    /// Sends a piece of the body; false once the connection is gone (the client closed it,
+    /// or writing to it failed), so the caller can stop producing.
+    pub fn send(&self, piece: String) -> bool {
+        self.reply.send(Reply::Chunk(piece)).is_ok()
+    }
+
+    /// Whether the client has closed its connection (see [`Exchange::client_gone`]).
+    pub fn client_gone(&self) -> bool {
+        self.client.as_ref().is_some_and(peer_closed)
+    }
+}
+
+impl Drop for ResponseStream {
+    fn drop(&mut self) {
+        let _ = self.reply.send(Reply::End);
+    }
+}
+
+/// Whether the peer has closed `client`, looked at without reading from it; pipelined bytes
+/// of a next request count as a client still there.
+fn peer_closed(client: &TcpStream) -> bool {
+    // The connection's thread is blocked on the answer, not on the socket, so switching
+    // the socket to non-blocking for one peek cannot disturb a read.
+    if client.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let mut byte = [0u8; 1];
+    let gone = match client.peek(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    };
+    let _ = client.set_nonblocking(false);
+    gone
 }
 
 /// A listening server on 127.0.0.1.
@@ -212,6 +268,13 @@ impl Server {
     /// The next request; `None` if the accept thread has stopped.
     pub fn recv(&self) -> Option<Exchange> {
         let exchange = self.requests.recv().ok()?;
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        Some(exchange)
+    }
+
+    /// The next request if one is waiting, without blocking.
+    pub fn try_recv(&self) -> Option<Exchange> {
+        let exchange = self.requests.try_recv().ok()?;
         self.queued.fetch_sub(1, Ordering::SeqCst);
         Some(exchange)
     }
@@ -367,7 +430,7 @@ fn serve_connection(
                     }
                     continue;
                 }
-                let (reply, answer) = sync_channel(1);
+                let (reply, answer) = channel();
                 let exchange = Exchange {
                     method,
                     path,
@@ -379,10 +442,15 @@ fn serve_connection(
                     queued.fetch_sub(1, Ordering::SeqCst);
                     return Ok(());
                 }
-                let Ok(response) = answer.recv() else {
-                    return Ok(());
-                };
-                write_response(&mut writer, &response, keep_alive)?;
+                match answer.recv() {
+                    Ok(Reply::Whole(response)) => {
+                        write_response(&mut writer, &response, keep_alive)?
+                    }
+                    Ok(Reply::StreamHead(content_type)) => {
+                        write_stream(&mut writer, content_type, &answer, keep_alive)?
+                    }
+                    Ok(Reply::Chunk(_) | Reply::End) | Err(_) => return Ok(()),
+                }
                 if !keep_alive {
                     return Ok(());
                 }
@@ -540,6 +608,46 @@ fn write_response(
     stream.write_all(head.as_bytes())?;
     stream.write_all(response.body.as_bytes())?;
     stream.flush()
+}
+
+/// Writes a streamed answer: the head, then every chunk as it comes, until the end (or the
+/// answering side is dropped). Chunked on a keep-alive connection; otherwise the body ends
+/// when the connection closes.
+fn write_stream(
+    stream: &mut TcpStream,
+    content_type: &str,
+    chunks: &Receiver<Reply>,
+    keep_alive: bool,
+) -> std::io::Result<()> {
+    let framing = if keep_alive {
+        "Transfer-Encoding: chunked\r\nConnection: keep-alive"
+    } else {
+        "Connection: close"
+    };
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nCache-Control: no-cache\r\n{framing}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.flush()?;
+    while let Ok(Reply::Chunk(piece)) = chunks.recv() {
+        if piece.is_empty() {
+            // An empty chunk would end a chunked body.
+            continue;
+        }
+        if keep_alive {
+            write!(stream, "{:x}\r\n", piece.len())?;
+            stream.write_all(piece.as_bytes())?;
+            stream.write_all(b"\r\n")?;
+        } else {
+            stream.write_all(piece.as_bytes())?;
+        }
+        stream.flush()?;
+    }
+    if keep_alive {
+        stream.write_all(b"0\r\n\r\n")?;
+        stream.flush()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -703,5 +811,83 @@ mod tests {
         let mut rest = String::new();
         reader.read_to_string(&mut rest).unwrap();
         assert!(rest.starts_with("HTTP/1.1 413 "), "{rest}");
+    }
+
+    /// Streams are written piece by piece: chunked on a keep-alive connection (which then
+    /// serves the next request), close-delimited otherwise; a piece reaches the client before
+    /// the stream ends; a stream whose client has gone says so.
+    #[test]
+    fn streams_arrive_piece_by_piece_and_notice_a_gone_client() {
+        let server = Server::bind(0, ServerConfig::default()).unwrap();
+        let addr = server.local_addr();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let streamer = std::thread::spawn(move || {
+            // 1: keep-alive, two pieces with a pause the client waits through.
+            let e = server.recv_timeout(Duration::from_secs(10)).unwrap();
+            let stream = e.stream("text/event-stream");
+            assert!(stream.send("data: 1\n\n".into()));
+            released.recv().unwrap();
+            assert!(stream.send("data: 2\n\n".into()));
+            drop(stream);
+            // 2: the same connection's next request, answered whole.
+            let e = server.recv_timeout(Duration::from_secs(10)).unwrap();
+            e.respond(HttpResponse::json(200, "{}".into()));
+            // 3: Connection: close, close-delimited.
+            let e = server.recv_timeout(Duration::from_secs(10)).unwrap();
+            let stream = e.stream("text/event-stream");
+            assert!(stream.send("data: 3\n\n".into()));
+            drop(stream);
+            // 4: the client closes after the head; sending fails (or the peek sees it) soon.
+            let e = server.recv_timeout(Duration::from_secs(10)).unwrap();
+            let stream = e.stream("text/event-stream");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while stream.send("data: x\n\n".into()) && !stream.client_gone() {
+                assert!(
+                    Instant::now() < deadline,
+                    "the gone client was never noticed"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut reader = BufReader::new(s.try_clone().unwrap());
+        write!(s, "POST /a HTTP/1.1\r\nContent-Length: 2\r\n\r\n{{}}").unwrap();
+        let mut head = String::new();
+        while !head.ends_with("\r\n\r\n") {
+            reader.read_line(&mut head).unwrap();
+        }
+        assert!(head.contains("Transfer-Encoding: chunked"), "{head}");
+        let chunk = |reader: &mut BufReader<TcpStream>| {
+            let mut size = String::new();
+            reader.read_line(&mut size).unwrap();
+            let size = usize::from_str_radix(size.trim(), 16).unwrap();
+            let mut data = vec![0; size + 2];
+            reader.read_exact(&mut data).unwrap();
+            String::from_utf8(data[..size].to_vec()).unwrap()
+        };
+        // The first piece is here while the server still holds the stream open.
+        assert_eq!(chunk(&mut reader), "data: 1\n\n");
+        release.send(()).unwrap();
+        assert_eq!(chunk(&mut reader), "data: 2\n\n");
+        assert_eq!(chunk(&mut reader), "", "the terminating chunk");
+        write!(s, "GET /b HTTP/1.1\r\nContent-Length: 0\r\n\r\n").unwrap();
+        let mut status = String::new();
+        reader.read_line(&mut status).unwrap();
+        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+        drop((s, reader));
+
+        let closed = get(addr, "/c");
+        assert!(closed.contains("Connection: close"), "{closed}");
+        assert!(closed.ends_with("\r\n\r\ndata: 3\n\n"), "{closed}");
+
+        let mut s = TcpStream::connect(addr).unwrap();
+        write!(s, "GET /d HTTP/1.1\r\n\r\n").unwrap();
+        let mut first = [0u8; 16];
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = s.read(&mut first).unwrap();
+        drop(s);
+        streamer.join().unwrap();
     }
 }

@@ -9,13 +9,16 @@
 //!
 //! Binds 127.0.0.1 only (no authentication: not for the open network). `--port 0` picks a
 //! free port; the first line on stdout is always `listening on http://127.0.0.1:PORT`.
-//! Requests are served one at a time; the n samples of a request are decoded as one batch.
+//! Requests are served concurrently by continuous batching: the samples of every request in
+//! progress decode in one batch of at most `--batch-size` rows, a request's samples join it
+//! at the next step once rows are free and leave it as each is done. A request waits (in
+//! arrival order) only while the batch is full; at most `--max-queued` requests (default 64)
+//! wait, and one more is answered 429 at once, so a client (or `presample --server` with
+//! several servers) retries it later or elsewhere. A request whose client has gone (closed
+//! the connection: a timeout, a retry on another server, a stream closed by its reader) is
+//! cancelled, waiting or in the middle of its generation, and its rows go to the others.
 //! A client connection idle for `--keep-alive-timeout` seconds (default 30) is closed, and
-//! at most `--max-connections` (default 128) are open at once: more are answered 503. At
-//! most `--max-queued` requests (default 64) wait for their turn; one more is answered 429
-//! at once, so a client (or `presample --server` with several servers) retries it later or
-//! elsewhere. A waiting request whose client has gone (closed the connection: a timeout, a
-//! retry on another server) is dropped when its turn comes instead of generated.
+//! at most `--max-connections` (default 128) are open at once: more are answered 503.
 //! A prompt whose tokens plus `max_tokens` exceed the model's context
 //! (`max_position_embeddings`), or whose prefill would exceed the memory bound, is answered
 //! 400 naming the limit, as are sampling settings out of range (`temperature` >= 0, `top_p`
@@ -37,27 +40,32 @@
 //! `max_tokens`; `logprobs: true` gives OpenAI's `logprobs.content[]`). Its answer is a
 //! `chat.completion` with `choices[].message`.
 //!
-//! `stream: true` on either endpoint answers with server-sent events as OpenAI and vLLM do:
-//! `data: {chunk}` events (`text_completion` chunks with `text`, or `chat.completion.chunk`
-//! with `delta`: first the role, then the content, then `finish_reason`), a usage chunk when
-//! `stream_options.include_usage` is true, and `data: [DONE]`. The events are written when
-//! the request's generation is done: the wire format is the streaming one, so streaming
-//! clients work unchanged, but the first token arrives with the last. `--idle-timeout` makes the server
-//! exit after that many seconds without a request (tests use it so that a server never
-//! outlives them).
+//! `stream: true` on either endpoint answers with server-sent events as OpenAI and vLLM do,
+//! token by token as they are generated: `data: {chunk}` events (`text_completion` chunks
+//! with `text`, or `chat.completion.chunk` with `delta`: first the role, then the content
+//! pieces, then `finish_reason`), a usage chunk when `stream_options.include_usage` is true,
+//! and `data: [DONE]`. A piece carries the text of the tokens since the last one (held back
+//! while it could still be the start of a stop string, or an incomplete UTF-8 character) and,
+//! when asked, their log-probabilities and token ids. `GET /metrics` reports the running,
+//! waiting, finished and cancelled requests and the token totals in Prometheus' text format.
+//! `--idle-timeout` makes the server exit after that many seconds without a request (tests
+//! use it so that a server never outlives them).
 
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::Parser;
 use o1_pruner::data::{ChatMessage, ChatTemplate};
-use o1_pruner::model::{self, Backend, Precision, Pretrained};
+use o1_pruner::model::{self, Backend, Precision, Pretrained, Tokenizer};
 use o1_pruner::sampler::presample::sample_seed;
-use o1_pruner::sampler::server::{HttpResponse, Server, ServerConfig};
+use o1_pruner::sampler::server::{Exchange, HttpResponse, ResponseStream, Server, ServerConfig};
 use o1_pruner::sampler::{
-    FinishReason, Generator, NativeGenerator, Prompt, Request, SamplingParams,
+    BatchEvent, Batcher, FinishReason, Generated, Generator, NativeGenerator, Prompt,
+    SamplingParams, SequenceId,
 };
 use serde_json::{Value, json};
 
@@ -155,39 +163,40 @@ fn run(args: Args) -> anyhow::Result<()> {
     std::io::stdout().flush()?;
 
     let chat = chat_template(&generator);
+    let served = Served {
+        generator: &generator,
+        chat: chat.as_ref(),
+        name: &name,
+    };
+    let mut engine = Engine::new(&served, args.max_queued as usize);
     let idle = (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout));
     let mut last_request = Instant::now();
-    let mut counter = 0u64;
     loop {
-        let exchange = match idle {
-            Some(limit) => {
-                let left = limit.saturating_sub(last_request.elapsed());
-                if left.is_zero() {
-                    tracing::info!("idle timeout reached; exiting");
-                    return Ok(());
+        // Block for a request only when nothing is being generated.
+        let next = if engine.is_idle() {
+            match idle {
+                Some(limit) => {
+                    let left = limit.saturating_sub(last_request.elapsed());
+                    if left.is_zero() {
+                        tracing::info!("idle timeout reached; exiting");
+                        return Ok(());
+                    }
+                    server.recv_timeout(left)
                 }
-                match server.recv_timeout(left) {
-                    Some(r) => r,
-                    None => continue,
-                }
+                None => Some(server.recv().context("the listener stopped")?),
             }
-            None => server.recv().context("the listener stopped")?,
+        } else {
+            last_request = Instant::now();
+            server.try_recv()
         };
-        last_request = Instant::now();
-        if exchange.client_gone() {
-            tracing::info!(path = %exchange.path(), "client gone before its turn; request dropped");
-            continue;
+        if let Some(exchange) = next {
+            last_request = Instant::now();
+            engine.take(exchange);
+            while let Some(exchange) = server.try_recv() {
+                engine.take(exchange);
+            }
         }
-        counter += 1;
-        let (method, path) = (exchange.method().to_string(), exchange.path().to_string());
-        let served = Served {
-            generator: &generator,
-            chat: chat.as_ref(),
-            name: &name,
-        };
-        let reply = route(&method, &path, exchange.body(), &served, counter);
-        tracing::debug!(%method, %path, status = reply.status, "request");
-        exchange.respond(reply);
+        engine.step();
     }
 }
 
@@ -213,31 +222,628 @@ fn chat_template(generator: &NativeGenerator) -> Option<ChatTemplate> {
     }
 }
 
-fn route(method: &str, path: &str, body: &str, served: &Served<'_>, counter: u64) -> HttpResponse {
-    let json = |status: u16, v: Value| HttpResponse::json(status, v.to_string());
-    let chat = match (method, path) {
-        ("GET", "/health") => return json(200, json!({"status": "ok"})),
-        ("GET", "/v1/models") => {
-            return json(
-                200,
-                json!({"object": "list", "data": [{"id": served.name, "object": "model", "owned_by": "o1-pruner"}]}),
-            );
+/// How often the clients of requests in progress are looked at (a socket peek each).
+const GONE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The requests in progress over one continuous batch: takes requests as they arrive, starts
+/// them as rows free up, steps the batch, streams each request's pieces or answers it whole
+/// once its samples are done, and cancels the requests whose clients have gone.
+struct Engine<'a> {
+    served: &'a Served<'a>,
+    batcher: Batcher<'a>,
+    /// Parsed requests waiting for free rows, in arrival order.
+    waiting: VecDeque<Job>,
+    max_waiting: usize,
+    /// Requests generating, by number.
+    running: HashMap<u64, Job>,
+    /// The request and choice of each sequence in the batcher.
+    owners: HashMap<SequenceId, (u64, usize)>,
+    next_sequence: SequenceId,
+    /// Requests taken so far (numbers the response ids).
+    taken: u64,
+    events: Vec<BatchEvent>,
+    last_gone_check: Instant,
+    metrics: Metrics,
+}
+
+/// Totals reported by `GET /metrics`.
+#[derive(Default)]
+struct Metrics {
+    finished: u64,
+    cancelled: u64,
+    prompt_tokens: u64,
+    generation_tokens: u64,
+}
+
+/// One completion request: what it asked and where its answer goes.
+struct Job {
+    /// The request's number (in its response id).
+    number: u64,
+    chat: bool,
+    req: CompletionRequest,
+    head: Head,
+    /// Token ids of each prompt.
+    prompt_ids: Vec<Vec<u32>>,
+    /// `req.params` plus the model's stop ids, as the batcher samples with them.
+    params: Arc<SamplingParams>,
+    reply: Option<Reply>,
+    /// Per choice: prompt by prompt, then sample by sample.
+    choices: Vec<ChoiceState>,
+    unfinished: usize,
+    /// A streamed piece could not be sent, or a sample could not be turned into text.
+    failed: Option<String>,
+}
+
+/// Where a request's answer goes: its exchange (answered whole, or not started), or its
+/// event stream once started.
+enum Reply {
+    Whole(Exchange),
+    Stream(ResponseStream),
+}
+
+impl Job {
+    fn client_gone(&self) -> bool {
+        match &self.reply {
+            Some(Reply::Whole(e)) => e.client_gone(),
+            Some(Reply::Stream(s)) => s.client_gone(),
+            None => true,
         }
-        ("POST", "/v1/completions") => false,
-        ("POST", "/v1/chat/completions") => true,
-        _ => return json(404, error_json(&format!("no route for {method} {path}"))),
-    };
-    match answer(body, chat, served, counter) {
-        Ok(reply) => reply,
-        Err(Failure::Client(message)) => json(400, error_json(&message)),
-        Err(Failure::Server(message)) => json(500, error_json(&message)),
+    }
+
+    fn prompt_tokens(&self) -> usize {
+        self.prompt_ids.iter().map(Vec::len).sum::<usize>() * self.req.n
+    }
+
+    fn chunk(&self, choices: Value) -> Value {
+        let object = if self.chat {
+            "chat.completion.chunk"
+        } else {
+            "text_completion"
+        };
+        json!({
+            "id": self.head.id, "object": object, "created": self.head.created,
+            "model": self.head.model, "choices": choices,
+        })
+    }
+
+    /// Sends one server-sent event; a failed send marks the job failed (the client has gone).
+    fn send(&mut self, payload: String) {
+        if let Some(Reply::Stream(stream)) = &self.reply
+            && !stream.send(format!("data: {payload}\n\n"))
+        {
+            self.failed = Some("the client closed the stream".into());
+        }
     }
 }
 
-/// Why a completion request failed: the client's fault (400) or ours (500).
-enum Failure {
-    Client(String),
-    Server(String),
+/// A choice of a request in progress.
+#[derive(Default)]
+struct ChoiceState {
+    sequence: SequenceId,
+    /// Streaming: the tokens so far and their log-probabilities.
+    ids: Vec<u32>,
+    logprobs: Vec<f32>,
+    text: IncrementalText,
+    /// Tokens already carried by a sent piece.
+    reported: usize,
+    /// Bytes of `text.decoded` sent.
+    sent: usize,
+    /// The finished sample.
+    done: Option<Choice>,
+    /// Whether its `finish_reason` chunk went out.
+    closed: bool,
+}
+
+/// Detokenizes a growing token sequence a few tokens at a time (vLLM's prefix / read
+/// offsets): the newest tokens are decoded together with the ones just before them, so a
+/// tokenizer that marks word starts or splits a character over tokens decodes as the whole
+/// sequence does; text ending in an incomplete character waits for the next token.
+#[derive(Default)]
+struct IncrementalText {
+    prefix_offset: usize,
+    read_offset: usize,
+    decoded: String,
+}
+
+impl IncrementalText {
+    fn advance(&mut self, ids: &[u32], tok: &Tokenizer) {
+        if ids.len() <= self.read_offset {
+            return;
+        }
+        let decode = |range: &[u32]| tok.decode(range, true).unwrap_or_default();
+        let prefix = decode(&ids[self.prefix_offset..self.read_offset]);
+        let full = decode(&ids[self.prefix_offset..]);
+        if full.len() > prefix.len() && full.starts_with(&prefix) && !full.ends_with('\u{FFFD}') {
+            self.decoded.push_str(&full[prefix.len()..]);
+            self.prefix_offset = self.read_offset;
+            self.read_offset = ids.len();
+        }
+    }
+}
+
+impl<'a> Engine<'a> {
+    fn new(served: &'a Served<'a>, max_waiting: usize) -> Self {
+        Engine {
+            served,
+            batcher: served.generator.batcher(),
+            waiting: VecDeque::new(),
+            max_waiting,
+            running: HashMap::new(),
+            owners: HashMap::new(),
+            next_sequence: 0,
+            taken: 0,
+            events: Vec::new(),
+            last_gone_check: Instant::now(),
+            metrics: Metrics::default(),
+        }
+    }
+
+    /// Nothing to generate: no request waiting or running.
+    fn is_idle(&self) -> bool {
+        self.waiting.is_empty() && self.running.is_empty()
+    }
+
+    /// Answers a request that needs no generation at once; queues a completion request
+    /// (429 when `max_waiting` wait already) or answers why it is refused.
+    fn take(&mut self, exchange: Exchange) {
+        if exchange.client_gone() {
+            tracing::info!(path = %exchange.path(), "client gone before its turn; request dropped");
+            return;
+        }
+        self.taken += 1;
+        let json = |status: u16, v: Value| HttpResponse::json(status, v.to_string());
+        let (method, path) = (exchange.method().to_string(), exchange.path().to_string());
+        let chat = match (method.as_str(), path.as_str()) {
+            ("GET", "/health") => return exchange.respond(json(200, json!({"status": "ok"}))),
+            ("GET", "/v1/models") => {
+                return exchange.respond(json(
+                    200,
+                    json!({"object": "list", "data": [{"id": self.served.name, "object": "model", "owned_by": "o1-pruner"}]}),
+                ));
+            }
+            ("GET", "/metrics") => return exchange.respond(self.metrics()),
+            ("POST", "/v1/completions") => false,
+            ("POST", "/v1/chat/completions") => true,
+            _ => {
+                let message = format!("no route for {method} {path}");
+                return exchange.respond(json(404, error_json(&message)));
+            }
+        };
+        let job = match self.parse(exchange.body(), chat) {
+            Ok(job) => job,
+            Err(message) => return exchange.respond(json(400, error_json(&message))),
+        };
+        if self.waiting.len() >= self.max_waiting {
+            let message = format!(
+                "{} requests are waiting already (the server's limit); retry later",
+                self.max_waiting
+            );
+            tracing::warn!(limit = self.max_waiting, "queue full; answering 429");
+            return exchange.respond(HttpResponse::error(429, &message));
+        }
+        self.waiting.push_back(Job {
+            reply: Some(Reply::Whole(exchange)),
+            ..job
+        });
+    }
+
+    /// Reads and checks a completion request of either endpoint; `Err` says what is wrong
+    /// with it (answered 400).
+    fn parse(&self, body: &str, chat: bool) -> Result<Job, String> {
+        let v: Value = serde_json::from_str(body).map_err(|e| format!("body is not JSON: {e}"))?;
+        let obj = v.as_object().ok_or("body is not a JSON object")?;
+        let prompts = if chat {
+            chat_prompt(obj, self.served.chat)
+        } else {
+            completion_prompts(obj)
+        }?;
+        let req = parse_request(obj, prompts)?;
+        let generator = self.served.generator;
+        let rows = req.n * req.prompts.len();
+        let mut prompt_ids = Vec::with_capacity(req.prompts.len());
+        for (i, p) in req.prompts.iter().enumerate() {
+            let ids = generator
+                .encode(p)
+                .map_err(|e| format!("prompt {i}: {e}"))?;
+            // Context (max_position_embeddings) and prefill memory: a client error, named.
+            generator
+                .check_request(p, &req.params, rows)
+                .map_err(|e| format!("prompt {i}: {e}"))?;
+            prompt_ids.push(ids);
+        }
+        let created = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let head = Head {
+            id: format!("{}-{}", if chat { "chatcmpl" } else { "cmpl" }, self.taken),
+            created,
+            model: self.served.name.to_string(),
+        };
+        Ok(Job {
+            number: self.taken,
+            chat,
+            params: Arc::new(generator.with_stop_ids_of_model(&req.params)),
+            req,
+            head,
+            prompt_ids,
+            reply: None,
+            choices: Vec::new(),
+            unfinished: 0,
+            failed: None,
+        })
+    }
+
+    /// One round: drops requests whose clients have gone, starts waiting requests while
+    /// the batch has free rows, runs one batch step and hands its tokens to their requests.
+    fn step(&mut self) {
+        if self.last_gone_check.elapsed() >= GONE_CHECK_INTERVAL {
+            self.last_gone_check = Instant::now();
+            self.drop_gone_clients();
+        }
+        self.start_waiting();
+        if self.batcher.is_idle() {
+            return;
+        }
+        let mut events = std::mem::take(&mut self.events);
+        self.batcher.step(&mut events);
+        let mut touched = BTreeSet::new();
+        for event in events.drain(..) {
+            match event {
+                BatchEvent::Token { id, token, logprob } => {
+                    self.metrics.generation_tokens += 1;
+                    let Some(&(number, c)) = self.owners.get(&id) else {
+                        continue;
+                    };
+                    let job = self
+                        .running
+                        .get_mut(&number)
+                        .expect("owners name running jobs");
+                    if job.req.stream {
+                        job.choices[c].ids.push(token);
+                        job.choices[c].logprobs.push(logprob);
+                        touched.insert(number);
+                    }
+                }
+                BatchEvent::Finished { id, completion } => {
+                    let Some((number, c)) = self.owners.remove(&id) else {
+                        continue;
+                    };
+                    let job = self
+                        .running
+                        .get_mut(&number)
+                        .expect("owners name running jobs");
+                    let generator = self.served.generator;
+                    match generator.generated(completion, &job.params) {
+                        Ok(g) => {
+                            job.choices[c].done =
+                                Some(choice_of(g, &job.req, generator.tokenizer()))
+                        }
+                        Err(e) => job.failed = Some(e.to_string()),
+                    }
+                    job.unfinished -= 1;
+                    touched.insert(number);
+                }
+            }
+        }
+        self.events = events;
+        for number in touched {
+            self.advance(number);
+        }
+    }
+
+    /// Moves waiting requests into the batcher while it has rows to spare.
+    fn start_waiting(&mut self) {
+        let capacity = self.served.generator.batch_size();
+        while self.batcher.running() + self.batcher.waiting() < capacity {
+            let Some(mut job) = self.waiting.pop_front() else {
+                break;
+            };
+            let n = job.req.n;
+            // Sample 0 uses the seed itself, so n = 1 with seed s matches the in-process
+            // sampler.
+            let seeds: Vec<u64> = (0..n)
+                .map(|j| {
+                    if j == 0 {
+                        job.req.seed
+                    } else {
+                        sample_seed(job.req.seed, "", j)
+                    }
+                })
+                .collect();
+            let number = job.number;
+            for ids in &job.prompt_ids {
+                for &seed in &seeds {
+                    let sequence = self.next_sequence;
+                    self.next_sequence += 1;
+                    self.batcher
+                        .submit(sequence, ids.clone(), seed, Arc::clone(&job.params));
+                    self.owners.insert(sequence, (number, job.choices.len()));
+                    job.choices.push(ChoiceState {
+                        sequence,
+                        ..Default::default()
+                    });
+                }
+            }
+            job.unfinished = job.choices.len();
+            self.metrics.prompt_tokens += job.prompt_tokens() as u64;
+            if job.req.stream {
+                let Some(Reply::Whole(exchange)) = job.reply.take() else {
+                    unreachable!("a waiting job holds its exchange")
+                };
+                job.reply = Some(Reply::Stream(exchange.stream("text/event-stream")));
+                if job.chat {
+                    for index in 0..job.choices.len() {
+                        let role = job.chunk(json!([{"index": index, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}]));
+                        job.send(role.to_string());
+                    }
+                }
+            }
+            self.running.insert(number, job);
+        }
+    }
+
+    /// Streams what a request's new tokens make, answers it once all its choices are done,
+    /// and cancels it if it failed.
+    fn advance(&mut self, number: u64) {
+        let Some(job) = self.running.get_mut(&number) else {
+            return;
+        };
+        if job.req.stream {
+            stream_pieces(job, self.served.generator);
+        }
+        if job.failed.is_some() {
+            self.cancel(number);
+            return;
+        }
+        if job.unfinished > 0 {
+            return;
+        }
+        let mut job = self.running.remove(&number).expect("looked up above");
+        self.metrics.finished += 1;
+        let choices: Vec<Choice> = job
+            .choices
+            .iter_mut()
+            .filter_map(|c| c.done.take())
+            .collect();
+        let generation = Generation {
+            completion_tokens: choices.iter().map(|c| c.ids.len()).sum(),
+            prompt_tokens: job.prompt_ids.iter().map(Vec::len).sum(),
+            choices,
+        };
+        match job.reply.take() {
+            Some(Reply::Whole(exchange)) => {
+                let body = if job.chat {
+                    chat_json(&job.head, &generation)
+                } else {
+                    completion_json(&job.head, &job.req, &generation)
+                };
+                exchange.respond(HttpResponse::json(200, body.to_string()));
+            }
+            Some(Reply::Stream(stream)) => {
+                job.reply = Some(Reply::Stream(stream));
+                if job.req.stream_usage {
+                    let mut last = job.chunk(json!([]));
+                    last["usage"] = usage(&generation);
+                    job.send(last.to_string());
+                }
+                job.send("[DONE]".into());
+            }
+            None => {}
+        }
+    }
+
+    /// Drops waiting requests whose clients have gone and cancels running ones.
+    fn drop_gone_clients(&mut self) {
+        self.waiting.retain(|job| {
+            let gone = job.client_gone();
+            if gone {
+                tracing::info!(request = %job.head.id, "client gone while waiting; request dropped");
+            }
+            !gone
+        });
+        let gone: Vec<u64> = self
+            .running
+            .iter()
+            .filter(|(_, job)| job.client_gone())
+            .map(|(&number, _)| number)
+            .collect();
+        for number in gone {
+            self.running
+                .get_mut(&number)
+                .expect("listed above")
+                .failed
+                .get_or_insert_with(|| "the client has gone".into());
+            self.cancel(number);
+        }
+    }
+
+    /// Removes a running request and its sequences from the batch.
+    fn cancel(&mut self, number: u64) {
+        let Some(job) = self.running.remove(&number) else {
+            return;
+        };
+        for c in job.choices.iter().filter(|c| c.done.is_none()) {
+            self.batcher.cancel(c.sequence);
+            self.owners.remove(&c.sequence);
+        }
+        self.metrics.cancelled += 1;
+        let why = job.failed.as_deref().unwrap_or("cancelled");
+        tracing::info!(request = %job.head.id, reason = why, "request cancelled");
+        if let Some(Reply::Whole(exchange)) = job.reply {
+            exchange.respond(HttpResponse::error(500, why));
+        }
+    }
+
+    /// `GET /metrics`: Prometheus' text format.
+    fn metrics(&self) -> HttpResponse {
+        let m = &self.metrics;
+        let rows = [
+            (
+                "requests_running",
+                "gauge",
+                "Requests being generated.",
+                self.running.len() as u64,
+            ),
+            (
+                "requests_waiting",
+                "gauge",
+                "Requests waiting for free rows of the batch.",
+                self.waiting.len() as u64,
+            ),
+            (
+                "sequences_running",
+                "gauge",
+                "Rows of the batch decoding now.",
+                self.batcher.running() as u64,
+            ),
+            (
+                "requests_finished_total",
+                "counter",
+                "Requests answered.",
+                m.finished,
+            ),
+            (
+                "requests_cancelled_total",
+                "counter",
+                "Requests cancelled (client gone) before their end.",
+                m.cancelled,
+            ),
+            (
+                "prompt_tokens_total",
+                "counter",
+                "Prompt tokens of the requests started.",
+                m.prompt_tokens,
+            ),
+            (
+                "generation_tokens_total",
+                "counter",
+                "Tokens generated.",
+                m.generation_tokens,
+            ),
+        ];
+        let mut body = String::new();
+        for (name, kind, help, value) in rows {
+            body.push_str(&format!(
+                "# HELP o1p_{name} {help}\n# TYPE o1p_{name} {kind}\no1p_{name} {value}\n"
+            ));
+        }
+        HttpResponse {
+            status: 200,
+            body,
+            content_type: "text/plain; version=0.0.4",
+        }
+    }
+}
+
+/// Sends the pieces a streamed request's new tokens make: per choice, the text decoded since
+/// the last piece (minus what could still be the start of a stop string) with those tokens'
+/// log-probabilities and ids when asked; for a finished choice, the rest of its text and its
+/// `finish_reason` chunk.
+fn stream_pieces(job: &mut Job, generator: &NativeGenerator) {
+    let Some(tok) = generator.tokenizer() else {
+        return;
+    };
+    let hold = job
+        .req
+        .params
+        .stop_strings
+        .iter()
+        .map(String::len)
+        .max()
+        .unwrap_or(0)
+        .saturating_sub(1);
+    for index in 0..job.choices.len() {
+        let c = &mut job.choices[index];
+        if c.closed {
+            continue;
+        }
+        let (piece, tokens, finish) = match &c.done {
+            Some(done) => {
+                let sent = &c.text.decoded[..c.sent];
+                let rest = done.text.strip_prefix(sent).unwrap_or_else(|| {
+                    tracing::warn!(
+                        "streamed text diverged from the final text; its rest is dropped"
+                    );
+                    ""
+                });
+                let tokens = c.reported..done.ids.len();
+                c.closed = true;
+                (
+                    rest.to_string(),
+                    tokens,
+                    Some((done.finish_reason, done.stop_reason.clone())),
+                )
+            }
+            None => {
+                // The EOS token is the last one and has no text.
+                let end = c.ids.len()
+                    - usize::from(
+                        c.ids
+                            .last()
+                            .is_some_and(|t| job.params.stop_ids.contains(t)),
+                    );
+                c.text.advance(&c.ids[..end], tok);
+                let mut safe = c.text.decoded.len().saturating_sub(hold).max(c.sent);
+                while !c.text.decoded.is_char_boundary(safe) {
+                    safe -= 1;
+                }
+                if safe <= c.sent {
+                    continue;
+                }
+                let piece = c.text.decoded[c.sent..safe].to_string();
+                c.sent = safe;
+                (piece, c.reported..end, None)
+            }
+        };
+        let c = &job.choices[index];
+        let (ids, logprobs) = match &c.done {
+            Some(done) => (
+                &done.ids,
+                done.logprobs
+                    .as_ref()
+                    .map(|lp| lp.iter().map(|(_, l)| *l).collect::<Vec<_>>()),
+            ),
+            None => (&c.ids, Some(c.logprobs.clone())),
+        };
+        let token_ids = ids[tokens.clone()].to_vec();
+        let piece_logprobs: Option<Vec<(String, f32)>> = job.req.logprobs.then(|| {
+            let lp = logprobs.unwrap_or_default();
+            token_ids
+                .iter()
+                .zip(&lp[tokens.clone()])
+                .map(|(&t, &l)| (tok.decode(&[t], false).unwrap_or_default(), l))
+                .collect()
+        });
+        job.choices[index].reported = tokens.end;
+        if !piece.is_empty()
+            || (!token_ids.is_empty() && (job.req.logprobs || job.req.return_token_ids))
+        {
+            let content = if job.chat {
+                let lp = chat_logprobs(piece_logprobs.as_deref());
+                json!([{"index": index, "delta": {"content": piece}, "logprobs": lp, "finish_reason": null}])
+            } else {
+                let lp = completion_logprobs(piece_logprobs.as_deref());
+                let mut choice =
+                    json!({"index": index, "text": piece, "logprobs": lp, "finish_reason": null});
+                if job.req.return_token_ids {
+                    choice["token_ids"] = json!(token_ids);
+                }
+                json!([choice])
+            };
+            let chunk = job.chunk(content);
+            job.send(chunk.to_string());
+        }
+        if let Some((finish_reason, stop_reason)) = finish {
+            let end = if job.chat {
+                json!([{"index": index, "delta": {}, "logprobs": null, "finish_reason": finish_reason, "stop_reason": stop_reason}])
+            } else {
+                json!([{"index": index, "text": "", "logprobs": null, "finish_reason": finish_reason, "stop_reason": stop_reason}])
+            };
+            let chunk = job.chunk(end);
+            job.send(chunk.to_string());
+        }
+    }
 }
 
 /// The request fields this server reads.
@@ -422,129 +1028,48 @@ struct Generation {
     completion_tokens: usize,
 }
 
-/// Parses, generates and formats one request of either endpoint.
-fn answer(
-    body: &str,
-    chat: bool,
-    served: &Served<'_>,
-    counter: u64,
-) -> Result<HttpResponse, Failure> {
-    let v: Value = serde_json::from_str(body)
-        .map_err(|e| Failure::Client(format!("body is not JSON: {e}")))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| Failure::Client("body is not a JSON object".into()))?;
-    let prompts = if chat {
-        chat_prompt(obj, served.chat)
-    } else {
-        completion_prompts(obj)
-    }
-    .map_err(Failure::Client)?;
-    let req = parse_request(obj, prompts).map_err(Failure::Client)?;
-    let generation = generate(&req, served.generator)?;
-    let created = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let head = Head {
-        id: format!("{}-{counter}", if chat { "chatcmpl" } else { "cmpl" }),
-        created,
-        model: served.name.to_string(),
-    };
-    Ok(match (chat, req.stream) {
-        (false, false) => {
-            HttpResponse::json(200, completion_json(&head, &req, &generation).to_string())
+/// A finished sample as both endpoints report it.
+fn choice_of(g: Generated, req: &CompletionRequest, tok: Option<&Tokenizer>) -> Choice {
+    let ids = g.token_ids.clone().unwrap_or_default();
+    let stop_reason = match g.finish_reason {
+        FinishReason::Stop => {
+            let full = tok
+                .and_then(|t| t.decode(&ids, true).ok())
+                .unwrap_or_default();
+            req.params
+                .stop_strings
+                .iter()
+                .filter_map(|s| full.find(s.as_str()).map(|at| (at, s)))
+                .min()
+                .map(|(_, s)| json!(s))
+                .unwrap_or(Value::Null)
         }
-        (true, false) => HttpResponse::json(200, chat_json(&head, &generation).to_string()),
-        (chat, true) => HttpResponse::event_stream(events(&head, chat, &req, &generation)),
-    })
-}
-
-fn generate(req: &CompletionRequest, generator: &NativeGenerator) -> Result<Generation, Failure> {
-    let mut prompt_tokens = 0;
-    let rows = req.n * req.prompts.len();
-    for (i, p) in req.prompts.iter().enumerate() {
-        let ids = generator
-            .encode(p)
-            .map_err(|e| Failure::Client(format!("prompt {i}: {e}")))?;
-        // Context (max_position_embeddings) and prefill memory: a client error, named.
-        generator
-            .check_request(p, &req.params, rows)
-            .map_err(|e| Failure::Client(format!("prompt {i}: {e}")))?;
-        prompt_tokens += ids.len();
+        _ => Value::Null,
+    };
+    let logprobs = match (&g.logprobs, req.logprobs) {
+        (Some(lp), true) => Some(
+            ids.iter()
+                .zip(lp)
+                .map(|(&t, &l)| {
+                    let text = tok
+                        .and_then(|k| k.decode(&[t], false).ok())
+                        .unwrap_or_default();
+                    (text, l)
+                })
+                .collect(),
+        ),
+        _ => None,
+    };
+    Choice {
+        text: g.text,
+        ids,
+        logprobs,
+        finish_reason: match g.finish_reason {
+            FinishReason::Length => "length",
+            FinishReason::Eos | FinishReason::Stop => "stop",
+        },
+        stop_reason,
     }
-    // Sample 0 uses the seed itself, so n = 1 with seed s matches the in-process sampler.
-    let seeds: Vec<u64> = (0..req.n)
-        .map(|j| {
-            if j == 0 {
-                req.seed
-            } else {
-                sample_seed(req.seed, "", j)
-            }
-        })
-        .collect();
-    let requests: Vec<Request> = req
-        .prompts
-        .iter()
-        .map(|p| Request {
-            prompt: p.clone(),
-            seeds: seeds.clone(),
-        })
-        .collect();
-    let generated = generator
-        .generate(&requests, &req.params)
-        .map_err(|e| Failure::Server(e.to_string()))?;
-    let tok = generator.tokenizer();
-    let mut choices = Vec::new();
-    let mut completion_tokens = 0;
-    for g in generated.into_iter().flatten() {
-        completion_tokens += g.num_tokens;
-        let ids = g.token_ids.clone().unwrap_or_default();
-        let stop_reason = match g.finish_reason {
-            FinishReason::Stop => {
-                let full = tok
-                    .and_then(|t| t.decode(&ids, true).ok())
-                    .unwrap_or_default();
-                req.params
-                    .stop_strings
-                    .iter()
-                    .filter_map(|s| full.find(s.as_str()).map(|at| (at, s)))
-                    .min()
-                    .map(|(_, s)| json!(s))
-                    .unwrap_or(Value::Null)
-            }
-            _ => Value::Null,
-        };
-        let logprobs = match (&g.logprobs, req.logprobs) {
-            (Some(lp), true) => Some(
-                ids.iter()
-                    .zip(lp)
-                    .map(|(&t, &l)| {
-                        let text = tok
-                            .and_then(|k| k.decode(&[t], false).ok())
-                            .unwrap_or_default();
-                        (text, l)
-                    })
-                    .collect(),
-            ),
-            _ => None,
-        };
-        choices.push(Choice {
-            text: g.text,
-            ids,
-            logprobs,
-            finish_reason: match g.finish_reason {
-                FinishReason::Length => "length",
-                FinishReason::Eos | FinishReason::Stop => "stop",
-            },
-            stop_reason,
-        });
-    }
-    Ok(Generation {
-        choices,
-        prompt_tokens,
-        completion_tokens,
-    })
 }
 
 /// The fields every answer and chunk starts with.
@@ -562,9 +1087,9 @@ fn usage(g: &Generation) -> Value {
     })
 }
 
-/// OpenAI's legacy `logprobs` object of a completion choice.
-fn completion_logprobs(c: &Choice) -> Value {
-    match &c.logprobs {
+/// OpenAI's legacy `logprobs` object of a completion choice (or of a streamed piece).
+fn completion_logprobs(logprobs: Option<&[(String, f32)]>) -> Value {
+    match logprobs {
         Some(lp) => json!({
             "tokens": lp.iter().map(|(t, _)| t).collect::<Vec<_>>(),
             "token_logprobs": lp.iter().map(|(_, l)| l).collect::<Vec<_>>(),
@@ -576,8 +1101,8 @@ fn completion_logprobs(c: &Choice) -> Value {
 }
 
 /// The chat `logprobs` object: `content[]` of `{token, logprob, bytes, top_logprobs}`.
-fn chat_logprobs(c: &Choice) -> Value {
-    match &c.logprobs {
+fn chat_logprobs(logprobs: Option<&[(String, f32)]>) -> Value {
+    match logprobs {
         Some(lp) => json!({
             "content": lp.iter().map(|(t, l)| json!({
                 "token": t, "logprob": l, "bytes": t.as_bytes(), "top_logprobs": [],
@@ -596,7 +1121,7 @@ fn completion_json(head: &Head, req: &CompletionRequest, g: &Generation) -> Valu
             let mut choice = json!({
                 "index": index,
                 "text": c.text,
-                "logprobs": completion_logprobs(c),
+                "logprobs": completion_logprobs(c.logprobs.as_deref()),
                 "finish_reason": c.finish_reason,
                 "stop_reason": c.stop_reason,
             });
@@ -625,7 +1150,7 @@ fn chat_json(head: &Head, g: &Generation) -> Value {
             json!({
                 "index": index,
                 "message": {"role": "assistant", "content": c.text},
-                "logprobs": chat_logprobs(c),
+                "logprobs": chat_logprobs(c.logprobs.as_deref()),
                 "finish_reason": c.finish_reason,
                 "stop_reason": c.stop_reason,
             })
@@ -639,48 +1164,6 @@ fn chat_json(head: &Head, g: &Generation) -> Value {
         "choices": choices,
         "usage": usage(g),
     })
-}
-
-/// The server-sent events of a streamed answer: per choice, its content, then its
-/// `finish_reason`; a usage chunk if asked; `[DONE]`.
-fn events(head: &Head, chat: bool, req: &CompletionRequest, g: &Generation) -> String {
-    let object = if chat {
-        "chat.completion.chunk"
-    } else {
-        "text_completion"
-    };
-    let chunk = |choices: Value| {
-        json!({
-            "id": head.id, "object": object, "created": head.created, "model": head.model,
-            "choices": choices,
-        })
-    };
-    let mut chunks: Vec<Value> = Vec::new();
-    for (index, c) in g.choices.iter().enumerate() {
-        if chat {
-            chunks.push(chunk(json!([{"index": index, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}])));
-            chunks.push(chunk(json!([{"index": index, "delta": {"content": c.text}, "logprobs": chat_logprobs(c), "finish_reason": null}])));
-            chunks.push(chunk(json!([{"index": index, "delta": {}, "logprobs": null, "finish_reason": c.finish_reason, "stop_reason": c.stop_reason}])));
-        } else {
-            let mut text = json!({"index": index, "text": c.text, "logprobs": completion_logprobs(c), "finish_reason": null});
-            if req.return_token_ids {
-                text["token_ids"] = json!(c.ids);
-            }
-            chunks.push(chunk(json!([text])));
-            chunks.push(chunk(json!([{"index": index, "text": "", "logprobs": null, "finish_reason": c.finish_reason, "stop_reason": c.stop_reason}])));
-        }
-    }
-    if req.stream_usage {
-        let mut last = chunk(json!([]));
-        last["usage"] = usage(g);
-        chunks.push(last);
-    }
-    let mut body = String::new();
-    for c in chunks {
-        body.push_str(&format!("data: {c}\n\n"));
-    }
-    body.push_str("data: [DONE]\n\n");
-    body
 }
 
 fn error_json(message: &str) -> Value {

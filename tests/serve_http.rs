@@ -748,3 +748,149 @@ fn sixty_four_concurrent_requests_get_their_sequential_answers() {
     assert_eq!(sequential, concurrent);
     assert!(sequential.iter().any(|c| c != &sequential[0]));
 }
+
+/// A metric of `GET /metrics` (Prometheus' text format).
+fn metric(addr: &str, name: &str) -> u64 {
+    let (status, body) = request(addr, "GET", "/metrics", "");
+    assert_eq!(status, 200, "{body}");
+    body.lines()
+        .find_map(|l| l.strip_prefix(&format!("o1p_{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no o1p_{name} in {body}"))
+}
+
+/// Polls a metric until it has `value`; false after 10 s.
+fn metric_reaches(addr: &str, name: &str, value: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if metric(addr, name) == value {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// Streams go out token by token (one piece per generated token, with its log-probability
+/// and id, over a keep-alive connection read by an HTTP client library), and a request whose
+/// client goes away is cancelled in the middle of its generation, streamed or not, its rows
+/// freed for the others.
+#[test]
+fn streams_go_token_by_token_and_gone_clients_are_cancelled_mid_generation() {
+    let root = tempfile::tempdir().unwrap();
+    let model = root.path().join("model");
+    testing::write_tiny_model(&model, demo::ALPHABET, 2, 32, 8).unwrap();
+    let server = start(&model);
+    let addr = addr_of(&server.url);
+    let url = format!("{}/v1/completions", server.url.trim_end_matches('/'));
+    let agent = ureq::Agent::new_with_defaults();
+
+    // The whole answer, then the same request streamed.
+    let body = json!({"prompt": "12+3=", "max_tokens": 10, "temperature": 0.9, "seed": 5, "n": 2,
+                      "logprobs": 1, "return_token_ids": true});
+    let whole: serde_json::Value = agent
+        .post(&url)
+        .send_json(&body)
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    let mut streamed_body = body.clone();
+    streamed_body["stream"] = json!(true);
+    let mut response = agent.post(&url).send_json(&streamed_body).unwrap();
+    let text = response.body_mut().read_to_string().unwrap();
+    let payloads = sse_payloads(&text);
+    assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"));
+    let mut pieces = vec![Vec::new(); 2];
+    let mut ids = vec![Vec::new(); 2];
+    let mut logprobs = vec![Vec::new(); 2];
+    for p in &payloads[..payloads.len() - 1] {
+        let c: serde_json::Value = serde_json::from_str(p).unwrap();
+        let choice = &c["choices"][0];
+        let i = choice["index"].as_u64().unwrap() as usize;
+        if choice["finish_reason"].is_null() {
+            pieces[i].push(choice["text"].as_str().unwrap().to_string());
+            ids[i].extend(choice["token_ids"].as_array().unwrap().iter().cloned());
+            logprobs[i].extend(
+                choice["logprobs"]["token_logprobs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .cloned(),
+            );
+        }
+    }
+    for i in 0..2 {
+        let expected = &whole["choices"][i];
+        assert_eq!(pieces[i].concat(), expected["text"].as_str().unwrap());
+        assert_eq!(ids[i], expected["token_ids"].as_array().unwrap().clone());
+        assert_eq!(
+            logprobs[i],
+            expected["logprobs"]["token_logprobs"]
+                .as_array()
+                .unwrap()
+                .clone()
+        );
+        // One piece per token: a token of this tokenizer is one character; EOS has none (its
+        // id and log-probability come in a piece of empty text).
+        let visible = ids[i].len() - usize::from(expected["finish_reason"] == "stop");
+        let texts: Vec<&String> = pieces[i].iter().filter(|p| !p.is_empty()).collect();
+        assert_eq!(texts.len(), visible, "choice {i}: {:?}", pieces[i]);
+    }
+
+    // A long request: 64 samples of up to 1,500 tokens on 4 rows. Its first piece arrives
+    // while it runs; the client then goes away and the request is cancelled.
+    let long = json!({"prompt": "1+1=", "max_tokens": 1500, "temperature": 1.0, "seed": 1, "n": 64,
+                      "stream": true});
+    let mut response = agent.post(&url).send_json(&long).unwrap();
+    let mut reader = BufReader::new(response.body_mut().as_reader());
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    assert!(first.starts_with("data: {"), "{first}");
+    assert_eq!(metric(&addr, "requests_running"), 1);
+    drop(reader);
+    drop(response);
+    drop(agent);
+    assert!(
+        metric_reaches(&addr, "requests_cancelled_total", 1),
+        "the stream was not cancelled"
+    );
+    assert_eq!(metric(&addr, "sequences_running"), 0);
+    let generated = metric(&addr, "generation_tokens_total");
+    assert!(
+        generated < 64 * 1500,
+        "{generated} tokens: it ran to the end"
+    );
+
+    // The same without streaming: the client sends the request and hangs up.
+    let mut s = TcpStream::connect(&addr).unwrap();
+    let plain =
+        json!({"prompt": "1+1=", "max_tokens": 1500, "temperature": 1.0, "seed": 2, "n": 64});
+    let plain = plain.to_string();
+    write!(
+        s,
+        "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{plain}",
+        plain.len()
+    )
+    .unwrap();
+    assert!(
+        metric_reaches(&addr, "requests_running", 1),
+        "never started"
+    );
+    drop(s);
+    assert!(
+        metric_reaches(&addr, "requests_cancelled_total", 2),
+        "the request was not cancelled"
+    );
+    assert_eq!(metric(&addr, "sequences_running"), 0);
+    assert!(metric(&addr, "generation_tokens_total") < generated + 64 * 1500);
+    // The server goes on answering.
+    let (status, _) = request(
+        &addr,
+        "POST",
+        "/v1/completions",
+        &json!({"prompt": "1+1=", "max_tokens": 3}).to_string(),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(metric(&addr, "requests_finished_total"), 3);
+}

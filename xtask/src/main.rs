@@ -18,6 +18,8 @@ enum Command {
     TrainDemo(xtask::train_demo::Args),
     /// Time the native sampler (and transformers' generate() when installed).
     BenchSampler(xtask::bench_sampler::Args),
+    /// Throughput of `serve` under concurrent requests against one at a time.
+    BenchServe(xtask::bench_serve::Args),
     /// Time the trainer's step (and PyTorch's on the same shape when installed).
     BenchTrain(xtask::bench_train::Args),
     /// Peak memory and step speed at the R1-Distill-Qwen-1.5B shape against PyTorch + PEFT.
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::TrainDemo(args) => xtask::train_demo::run(&args),
         Command::BenchSampler(args) => xtask::bench_sampler::run(&args),
+        Command::BenchServe(args) => xtask::bench_serve::run(&args),
         Command::BenchTrain(args) => xtask::bench_train::run(&args),
         Command::BenchMemory(args) => xtask::bench_memory::run(&args),
     };

@@ -65,8 +65,8 @@ pub struct LoraConfig {
     pub rank: usize,
     /// The update is scaled by `alpha / rank` (PEFT's `lora_alpha`).
     pub alpha: f64,
-    /// Dropout on the adapter's input. Only 0 is accepted: Burn's `LoraAdapter` carries no
-    /// dropout, and none is implemented here.
+    /// Dropout on the adapters' input in training (PEFT's `lora_dropout`), in `[0, 1)`; the
+    /// frozen base path and every pass outside training see all of the input.
     pub dropout: f64,
     /// Module names from [`LORA_TARGETS`] (default: all of them, PEFT's `all-linear`).
     pub targets: Vec<String>,
@@ -100,9 +100,9 @@ impl LoraConfig {
                 self.alpha
             ));
         }
-        if self.dropout != 0.0 {
+        if !(self.dropout.is_finite() && (0.0..1.0).contains(&self.dropout)) {
             return Err(format!(
-                "dropout must be 0, got {}: adapter dropout is not implemented (Burn's LoraAdapter carries none); regularise with weight_decay instead",
+                "dropout must be in [0, 1) (typical: 0.05), got {}",
                 self.dropout
             ));
         }
@@ -395,6 +395,13 @@ fn attach(
         scale: config.scale(),
         attached: &mut attached,
     });
+    // Burn's LoraAdapter carries no dropout: the decoder blocks apply it to their adapters'
+    // input, in training only.
+    let mut model = model;
+    for layer in &mut model.model.layers {
+        layer.self_attn.adapter_dropout = config.dropout;
+        layer.mlp.adapter_dropout = config.dropout;
+    }
     // Burn hands the reparameterizer each parameter's module path; should its spelling ever
     // differ from the Hugging Face names used above, no adapter would attach, silently.
     if attached != expected {

@@ -281,6 +281,7 @@ pub fn build_model(
             num_heads: c.num_attention_heads,
             num_kv_heads: c.num_key_value_heads,
             head_dim: d,
+            adapter_dropout: 0.0,
         };
         let mlp = Mlp {
             gate_proj: b.linear(
@@ -301,6 +302,7 @@ pub fn build_model(
                 h,
                 c.mlp_bias,
             )?,
+            adapter_dropout: 0.0,
         };
         layers.push(DecoderLayer {
             self_attn,

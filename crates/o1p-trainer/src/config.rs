@@ -44,7 +44,7 @@
 //! [lora]
 //! rank = 16                # PEFT's r (default 8)
 //! alpha = 32.0             # update scaled by alpha / rank (default 16)
-//! dropout = 0.0            # only 0: adapter dropout is not implemented
+//! dropout = 0.0            # on the adapters' input in training, [0, 1) (PEFT: lora_dropout)
 //! targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 //! layers = [24, 25, 26, 27]  # optional: only these decoder layers (default: all)
 //! ```

@@ -67,7 +67,7 @@ use crate::schedule::{LossScale, lr_at};
 use crate::train::{
     MetricsFile, Objective, TrainReport, TrainSettings, cached_reference, load_checkpoint_state,
     mean_std, new_optimizer, optimizer_step, precomputed_reference, progress_bar, restore,
-    save_checkpoint, trainable,
+    save_checkpoint, seed_step_draws, trainable,
 };
 
 /// A problem of the on-policy rounds: its prompt exactly as pre-sampling rendered it, its gold
@@ -389,6 +389,7 @@ pub fn train_on_policy(
             let step_examples: Vec<TrainExample> =
                 rows.iter().map(|&i| examples[i].clone()).collect();
             let step_old: Vec<Vec<f32>> = rows.iter().map(|&i| old[i].clone()).collect();
+            seed_step_draws(&model, settings, state.step);
             let (next, outcome) = optimizer_step(
                 model,
                 &mut optim,

@@ -293,6 +293,7 @@ pub fn train(
         let step_refs: Option<Vec<Vec<f32>>> = ref_logprobs
             .as_ref()
             .map(|r| rows.iter().map(|&i| r[i].clone()).collect());
+        seed_step_draws(&model, settings, step);
         let (next, outcome) = optimizer_step(
             model,
             &mut optim,
@@ -486,6 +487,17 @@ impl StepOutcome {
 /// non-finite loss or gradient norm; the model is then not updated and the checkpoint on disk
 /// is left as it was.
 #[allow(clippy::too_many_arguments)]
+/// Seeds the device's random draws for optimizer step `step` (0-based, counted over the whole
+/// run) from the run's seed: LoRA dropout's masks are the only draws a step makes, so a
+/// resumed run draws exactly what the uninterrupted run drew. Nothing to do without dropout.
+pub(crate) fn seed_step_draws(model: &CausalLm, settings: &TrainSettings, step: usize) {
+    if settings.lora.as_ref().is_some_and(|l| l.dropout > 0.0) {
+        let mixed = (settings.seed ^ 0x6c6f_7261_2d64_726f)
+            .wrapping_add((step as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        model.model.embed_tokens.weight.device().seed(mixed);
+    }
+}
+
 pub(crate) fn optimizer_step(
     mut model: CausalLm,
     optim: &mut ModuleOptimizer,

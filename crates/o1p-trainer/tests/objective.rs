@@ -934,6 +934,61 @@ fn lora_trains_only_its_adapters_and_resumes_to_the_same_adapter() {
     }
 }
 
+/// LoRA dropout (PEFT's `lora_dropout`) changes what the adapters learn, draws its masks from
+/// the run's seed and step (a run killed after step 4 resumes to the same adapter), and leaves
+/// passes outside training alone. The only test of this binary that draws from the device's
+/// RNG, so no other test interleaves its draws.
+#[test]
+fn lora_dropout_applies_in_training_and_resumes_to_the_same_adapter() {
+    let spec = |dropout: f64| LoraConfig {
+        rank: 2,
+        alpha: 4.0,
+        dropout,
+        layers: Some(vec![1]),
+        ..LoraConfig::default()
+    };
+    let mut s = settings(2, 10_000, None);
+    s.lora = Some(spec(0.3));
+    let (straight, resumed, _, _) = straight_and_resumed(&s, "lora-dropout");
+    let dropped = lora::adapter_tensors(&straight);
+    for ((name, a), (_, b)) in dropped.iter().zip(&lora::adapter_tensors(&resumed)) {
+        let d = a
+            .iter::<f32>()
+            .zip(b.iter::<f32>())
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(d < 1e-6, "{name}: {d}");
+    }
+    s.lora = Some(spec(0.0));
+    let (plain, _, _, _) = straight_and_resumed(&s, "lora-no-dropout");
+    let largest_difference = dropped
+        .iter()
+        .zip(&lora::adapter_tensors(&plain))
+        .filter(|((name, _), _)| name.contains("lora_B"))
+        .flat_map(|((_, a), (_, b))| {
+            a.iter::<f32>()
+                .zip(b.iter::<f32>())
+                .map(|(x, y)| (x - y).abs())
+                .collect::<Vec<_>>()
+        })
+        .fold(0.0f32, f32::max);
+    assert!(
+        largest_difference > 1e-4,
+        "dropout 0.3 trained the adapter dropout 0 trains ({largest_difference})"
+    );
+    // Outside training the adapters see all of their input: two passes agree.
+    let first = &examples()[0];
+    assert_eq!(
+        seq_logprob(&straight.valid(), first),
+        seq_logprob(&straight.valid(), first)
+    );
+    let bad = LoraConfig {
+        dropout: 1.0,
+        ..spec(0.0)
+    };
+    assert!(bad.check(None).unwrap_err().contains("dropout"));
+}
+
 /// The fraction of the decoder's projection weights (HF names `*_proj.weight`) whose stored
 /// value differs between two models.
 fn changed_fraction(before: &CausalLm, after: &CausalLm) -> f64 {

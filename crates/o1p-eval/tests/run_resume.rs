@@ -171,6 +171,64 @@ fn other_settings_are_refused_and_chat_prompts_match_raw_ones() {
     ));
 }
 
+/// Sampled evaluations draw with pre-sampling's seed rule; a sampled run recorded before (its
+/// settings name no `seed_rule`) is refused instead of resumed with other draws mixed in.
+#[test]
+fn sampled_runs_of_the_earlier_seed_rule_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (loaded, bench) = setup(tmp.path());
+    let model = loaded.as_eval("tiny");
+    let benches = std::slice::from_ref(&bench);
+    let out = tmp.path().join("out");
+    evaluate(&model, benches, &config(), &out).unwrap();
+    // Rewrite the run's files as the earlier version wrote them: without the key.
+    fn strip(v: &mut serde_json::Value) {
+        if let Some(map) = v.as_object_mut() {
+            map.retain(|k, _| !k.contains("seed_rule"));
+            map.values_mut().for_each(strip);
+        }
+    }
+    let mut stripped = 0;
+    for entry in walk(&out) {
+        let text = std::fs::read_to_string(&entry).unwrap();
+        if text.contains("seed_rule") {
+            let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            strip(&mut v);
+            std::fs::write(&entry, v.to_string()).unwrap();
+            stripped += 1;
+        }
+    }
+    assert!(stripped > 0, "no file recorded the seed rule");
+    let err = evaluate(&model, benches, &config(), &out).unwrap_err();
+    assert!(err.to_string().contains("seed_rule"), "{err}");
+    // Greedy runs draw nothing and name no rule.
+    let greedy = EvalConfig {
+        decoding: Decoding::Greedy,
+        ..config()
+    };
+    let greedy_out = tmp.path().join("greedy");
+    evaluate(&model, benches, &greedy, &greedy_out).unwrap();
+    assert!(
+        walk(&greedy_out)
+            .iter()
+            .all(|f| !std::fs::read_to_string(f).unwrap().contains("seed_rule"))
+    );
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
 #[test]
 fn length_disharmony_samples_and_splits_into_quartiles() {
     let tmp = tempfile::tempdir().unwrap();

@@ -369,7 +369,7 @@ impl EvalConfig {
     /// The settings that determine the records, as stored in the meta file and compared on
     /// resume (batch size and progress do not change results, so they are left out).
     fn fingerprint(&self, stop_ids: &[u32]) -> serde_json::Value {
-        serde_json::json!({
+        let mut settings = serde_json::json!({
             "prompt": self.prompt,
             "chat_template": self.chat_template,
             "decoding": self.decoding,
@@ -377,7 +377,13 @@ impl EvalConfig {
             "stop_ids": stop_ids,
             "stop_strings": self.stop_strings,
             "grade": self.grade,
-        })
+        });
+        // Sampled runs name their seed rule: records drawn with evaluation's earlier rule of
+        // its own are refused on resume instead of mixed with these (greedy runs use no seed).
+        if matches!(self.decoding, Decoding::Sample { .. }) {
+            settings["seed_rule"] = "presample".into();
+        }
+        settings
     }
 }
 
@@ -637,29 +643,10 @@ impl ModelRun {
     }
 }
 
-/// The seed of sample `sample_index` of problem `problem_id` under base seed `seed`: FNV-1a of
-/// the id mixed with both numbers by SplitMix64. It depends on nothing else (not the batch,
-/// not the order), which is what makes resumed runs reproduce uninterrupted ones.
-///
-/// ```
-/// use o1p_eval::run::sample_seed;
-/// assert_eq!(sample_seed(0, "p1", 3), sample_seed(0, "p1", 3));
-/// assert_ne!(sample_seed(0, "p1", 3), sample_seed(0, "p1", 4));
-/// assert_ne!(sample_seed(0, "p1", 3), sample_seed(1, "p1", 3));
-/// ```
-pub fn sample_seed(seed: u64, problem_id: &str, sample_index: usize) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in problem_id.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    let mix = |mut z: u64| {
-        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
-    mix(mix(mix(seed) ^ h) ^ sample_index as u64)
-}
+/// The seed of each (problem, sample) pair: pre-sampling's rule, so that a sample of an
+/// evaluation and of a pre-sampling run with the same base seed, problem id and index are the
+/// same draw, and a seed sent to a server stays below 2^63.
+pub use o1p_sampler::presample::sample_seed;
 
 /// The serde name of a finish reason ("eos", "stop", "length"), as records store it.
 fn finish_reason_str(reason: FinishReason) -> &'static str {

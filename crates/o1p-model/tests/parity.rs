@@ -394,13 +394,13 @@ fn bad_adapters_and_settings_are_errors_naming_what_is_wrong() {
     let err = lora::attach_new(
         base,
         &LoraConfig {
-            dropout: 0.05,
+            dropout: 1.0,
             ..LoraConfig::default()
         },
         0,
     )
     .unwrap_err()
     .to_string();
-    assert!(err.contains("dropout must be 0"), "{err}");
+    assert!(err.contains("dropout must be in [0, 1)"), "{err}");
     std::fs::remove_dir_all(dir).ok();
 }

@@ -479,14 +479,6 @@ impl StepOutcome {
     }
 }
 
-/// One optimizer step on `examples` (all of the step's sequences): micro-batches under the
-/// token budget, forward and backward each, gradients accumulated, global-norm clipping, one
-/// AdamW update at `lr`. `refs` holds the reference (or old-policy) log-probs of each
-/// example's response tokens; without them `reference` computes them per micro-batch.
-/// (Callers give one of the two whenever the objective needs a reference.) `Err` carries a
-/// non-finite loss or gradient norm; the model is then not updated and the checkpoint on disk
-/// is left as it was.
-#[allow(clippy::too_many_arguments)]
 /// Seeds the device's random draws for optimizer step `step` (0-based, counted over the whole
 /// run) from the run's seed: LoRA dropout's masks are the only draws a step makes, so a
 /// resumed run draws exactly what the uninterrupted run drew. Nothing to do without dropout.
@@ -498,6 +490,14 @@ pub(crate) fn seed_step_draws(model: &CausalLm, settings: &TrainSettings, step: 
     }
 }
 
+/// One optimizer step on `examples` (all of the step's sequences): micro-batches under the
+/// token budget, forward and backward each, gradients accumulated, global-norm clipping, one
+/// AdamW update at `lr`. `refs` holds the reference (or old-policy) log-probs of each
+/// example's response tokens; without them `reference` computes them per micro-batch.
+/// (Callers give one of the two whenever the objective needs a reference.) `Err` carries a
+/// non-finite loss or gradient norm; the model is then not updated and the checkpoint on disk
+/// is left as it was.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn optimizer_step(
     mut model: CausalLm,
     optim: &mut ModuleOptimizer,

@@ -796,25 +796,30 @@ fn stream_pieces(job: &mut Job, generator: &NativeGenerator) {
                 (piece, c.reported..end, None)
             }
         };
+        // The piece's tokens, and their log-probabilities when asked (sliced, not copied
+        // whole: a long stream would copy every earlier token again at each step).
         let c = &job.choices[index];
-        let (ids, logprobs) = match &c.done {
+        let (token_ids, piece_logprobs): (Vec<u32>, Option<Vec<(String, f32)>>) = match &c.done {
             Some(done) => (
-                &done.ids,
-                done.logprobs
-                    .as_ref()
-                    .map(|lp| lp.iter().map(|(_, l)| *l).collect::<Vec<_>>()),
+                done.ids[tokens.clone()].to_vec(),
+                job.req.logprobs.then(|| {
+                    done.logprobs
+                        .as_ref()
+                        .map(|lp| lp[tokens.clone()].to_vec())
+                        .unwrap_or_default()
+                }),
             ),
-            None => (&c.ids, Some(c.logprobs.clone())),
+            None => (
+                c.ids[tokens.clone()].to_vec(),
+                job.req.logprobs.then(|| {
+                    c.ids[tokens.clone()]
+                        .iter()
+                        .zip(&c.logprobs[tokens.clone()])
+                        .map(|(&t, &l)| (tok.decode(&[t], false).unwrap_or_default(), l))
+                        .collect()
+                }),
+            ),
         };
-        let token_ids = ids[tokens.clone()].to_vec();
-        let piece_logprobs: Option<Vec<(String, f32)>> = job.req.logprobs.then(|| {
-            let lp = logprobs.unwrap_or_default();
-            token_ids
-                .iter()
-                .zip(&lp[tokens.clone()])
-                .map(|(&t, &l)| (tok.decode(&[t], false).unwrap_or_default(), l))
-                .collect()
-        });
         job.choices[index].reported = tokens.end;
         if !piece.is_empty()
             || (!token_ids.is_empty() && (job.req.logprobs || job.req.return_token_ids))

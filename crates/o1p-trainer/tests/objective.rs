@@ -924,14 +924,25 @@ fn lora_trains_only_its_adapters_and_resumes_to_the_same_adapter() {
         !checkpoint.join("model").exists(),
         "a LoRA checkpoint holds the adapter only"
     );
-    for ((name, a), (_, b)) in adapter.iter().zip(&lora::adapter_tensors(&resumed)) {
-        let d = a
-            .iter::<f32>()
-            .zip(b.iter::<f32>())
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0f32, f32::max);
+    for (name, d) in adapter_differences(&straight, &resumed) {
         assert!(d < 1e-6, "{name}: {d}");
     }
+}
+
+/// The largest absolute difference of each adapter tensor (PEFT name) between two models.
+fn adapter_differences(a: &CausalLm, b: &CausalLm) -> Vec<(String, f32)> {
+    lora::adapter_tensors(a)
+        .iter()
+        .zip(&lora::adapter_tensors(b))
+        .map(|((name, x), (_, y))| {
+            let d = x
+                .iter::<f32>()
+                .zip(y.iter::<f32>())
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0f32, f32::max);
+            (name.clone(), d)
+        })
+        .collect()
 }
 
 /// LoRA dropout (PEFT's `lora_dropout`) changes what the adapters learn, draws its masks from
@@ -950,27 +961,15 @@ fn lora_dropout_applies_in_training_and_resumes_to_the_same_adapter() {
     let mut s = settings(2, 10_000, None);
     s.lora = Some(spec(0.3));
     let (straight, resumed, _, _) = straight_and_resumed(&s, "lora-dropout");
-    let dropped = lora::adapter_tensors(&straight);
-    for ((name, a), (_, b)) in dropped.iter().zip(&lora::adapter_tensors(&resumed)) {
-        let d = a
-            .iter::<f32>()
-            .zip(b.iter::<f32>())
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0f32, f32::max);
+    for (name, d) in adapter_differences(&straight, &resumed) {
         assert!(d < 1e-6, "{name}: {d}");
     }
     s.lora = Some(spec(0.0));
     let (plain, _, _, _) = straight_and_resumed(&s, "lora-no-dropout");
-    let largest_difference = dropped
-        .iter()
-        .zip(&lora::adapter_tensors(&plain))
-        .filter(|((name, _), _)| name.contains("lora_B"))
-        .flat_map(|((_, a), (_, b))| {
-            a.iter::<f32>()
-                .zip(b.iter::<f32>())
-                .map(|(x, y)| (x - y).abs())
-                .collect::<Vec<_>>()
-        })
+    let largest_difference = adapter_differences(&straight, &plain)
+        .into_iter()
+        .filter(|(name, _)| name.contains("lora_B"))
+        .map(|(_, d)| d)
         .fold(0.0f32, f32::max);
     assert!(
         largest_difference > 1e-4,
